@@ -1,0 +1,358 @@
+//! Step 3: the Redshift cluster, created with the role attached and waited on
+//! until it can load data.
+//!
+//! "Available" is not quite enough for `COPY`: the role attached to the
+//! cluster must also be `in-sync` (`IamRoles[].ApplyStatus`), or the first
+//! `COPY` fails with a puzzling "not authorized to assume role". So the wait
+//! here checks both, with a deadline, and reports progress as it goes.
+//!
+//! Why our own loop rather than the SDK's `wait_until_cluster_available`?
+//! The SDK waiter knows nothing of the role's apply status and shows nothing
+//! while it waits; a cluster takes minutes, and a silent terminal for ten
+//! minutes looks like a hang.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_redshift::Client;
+use aws_sdk_redshift::types::Tag;
+
+use crate::config::{ClusterSettings, ClusterType};
+use crate::error::{Error, Result};
+use crate::report::{
+    Action, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observer, StepReport, decide, not_ours,
+};
+
+/// What exists of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterState {
+    /// `creating`, `available`, `deleting`, …
+    pub status: String,
+    /// Whether it carries this tool's tag.
+    pub managed: bool,
+    /// `host:port`, once it has one.
+    pub endpoint: Option<String>,
+    /// The node type.
+    pub node_type: String,
+    /// The number of compute nodes.
+    pub num_nodes: i32,
+    /// Each attached role's ARN and apply status (`in-sync`, `adding`, …).
+    pub roles: Vec<(String, String)>,
+}
+
+impl ClusterState {
+    /// The apply status of `role_arn` on this cluster, if attached.
+    pub fn role_status(&self, role_arn: &str) -> Option<&str> {
+        self.roles
+            .iter()
+            .find(|(arn, _)| arn == role_arn)
+            .map(|(_, s)| s.as_str())
+    }
+}
+
+/// Statuses a cluster does not leave by itself, with what to do about each.
+fn stuck_hint(status: &str) -> Option<&'static str> {
+    match status {
+        "deleting" | "final-snapshot" => {
+            Some("it is being deleted; wait for that to finish, then run `up` again")
+        }
+        "paused" => Some("resume it in the console or with `aws redshift resume-cluster`"),
+        "hardware-failure" | "storage-full" => {
+            Some("see the cluster's events in the Redshift console")
+        }
+        s if s.starts_with("incompatible-") => Some(
+            "its configuration cannot be applied; check the cluster's events, delete it \
+             (`down`) and create it again",
+        ),
+        _ => None,
+    }
+}
+
+/// Looks the cluster up. `Ok(None)` only for `ClusterNotFound`.
+pub async fn inspect(redshift: &Client, identifier: &str) -> Result<Option<ClusterState>> {
+    let out = match redshift
+        .describe_clusters()
+        .cluster_identifier(identifier)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_cluster_not_found_fault()) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::aws("Redshift", "DescribeClusters", identifier, e)),
+    };
+    let Some(c) = out.clusters().first() else {
+        return Ok(None);
+    };
+    Ok(Some(ClusterState {
+        status: c.cluster_status().unwrap_or("unknown").to_string(),
+        managed: c
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some(MANAGED_BY_KEY) && t.value() == Some(MANAGED_BY_VALUE)),
+        endpoint: c.endpoint().and_then(|e| {
+            e.address()
+                .map(|a| format!("{a}:{}", e.port().unwrap_or_default()))
+        }),
+        node_type: c.node_type().unwrap_or_default().to_string(),
+        num_nodes: c.number_of_nodes().unwrap_or_default(),
+        roles: c
+            .iam_roles()
+            .iter()
+            .map(|r| {
+                (
+                    r.iam_role_arn().unwrap_or_default().to_string(),
+                    r.apply_status().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    }))
+}
+
+/// What `up` will do with the cluster. Shared by `plan` and `up`.
+pub fn plan(
+    settings: &ClusterSettings,
+    state: Option<&ClusterState>,
+    role_arn: Option<&str>,
+    force: bool,
+) -> Result<StepReport> {
+    let id = &settings.identifier;
+    let action = decide(
+        "cluster",
+        id,
+        state.map(|s| s.managed),
+        settings.on_existing,
+        force,
+    )?;
+    let mut notes = Vec::new();
+    match (&action, state) {
+        (Action::Reuse, Some(s)) => {
+            if let Some(hint) = stuck_hint(&s.status) {
+                return Err(Error::ClusterFailed {
+                    identifier: id.clone(),
+                    status: s.status.clone(),
+                    hint: hint.into(),
+                });
+            }
+            let want_nodes = settings.num_nodes as i32;
+            if s.node_type != settings.node_type || s.num_nodes != want_nodes {
+                notes.push(format!(
+                    "warning: it has {} × {}, the config asks for {} × {}; it is not resized",
+                    s.num_nodes, s.node_type, want_nodes, settings.node_type
+                ));
+            }
+            if role_arn.is_none_or(|arn| s.role_status(arn).is_none()) {
+                notes.push("the role will be attached".into());
+            }
+            notes.push(format!("status {}", s.status));
+        }
+        (Action::Create | Action::Replace, _) => notes.push(format!(
+            "{} × {}, database `{}`, {}",
+            settings.num_nodes,
+            settings.node_type,
+            settings.db_name,
+            if settings.publicly_accessible {
+                "publicly accessible"
+            } else {
+                "not publicly accessible"
+            }
+        )),
+        _ => {}
+    }
+    Ok(StepReport::new("cluster", id, action).with_detail(notes.join("; ")))
+}
+
+/// Creates the cluster with the role attached and this tool's tag.
+///
+/// A role created seconds ago may not yet be visible to Redshift (IAM is
+/// eventually consistent), so an "invalid role" answer is retried with a
+/// bounded backoff instead of failing the run.
+pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &str) -> Result<()> {
+    let password = settings
+        .db_password
+        .as_ref()
+        .map(|p| p.expose().to_string())
+        .unwrap_or_default();
+    let mut delay = Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut req = redshift
+            .create_cluster()
+            .cluster_identifier(&settings.identifier)
+            .cluster_type(settings.cluster_type.as_str())
+            .node_type(&settings.node_type)
+            .db_name(&settings.db_name)
+            .master_username(&settings.db_user)
+            .master_user_password(&password)
+            .port(settings.port.into())
+            .publicly_accessible(settings.publicly_accessible)
+            .encrypted(true)
+            .iam_roles(role_arn)
+            .tags(
+                Tag::builder()
+                    .key(MANAGED_BY_KEY)
+                    .value(MANAGED_BY_VALUE)
+                    .build(),
+            );
+        // The API wants NumberOfNodes for multi-node clusters and rejects it
+        // for single-node ones; the classic tutorial never passed it, so its
+        // multi-node clusters failed.
+        if settings.cluster_type == ClusterType::MultiNode {
+            req = req.number_of_nodes(settings.num_nodes as i32);
+        }
+        match req.send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if role_not_ready(&e) && Instant::now() + delay < deadline => {
+                tracing::info!(
+                    "the new role is not visible to Redshift yet; retrying in {delay:?}"
+                );
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                return Err(Error::aws(
+                    "Redshift",
+                    "CreateCluster",
+                    &settings.identifier,
+                    e,
+                ));
+            }
+        }
+    }
+}
+
+fn role_not_ready<E, R>(e: &aws_sdk_redshift::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_redshift::error::ProvideErrorMetadata,
+{
+    let Some(err) = e.as_service_error() else {
+        return false;
+    };
+    err.code() == Some("InvalidParameterValue")
+        && err
+            .message()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("role"))
+}
+
+/// Attaches `role_arn` to an existing cluster.
+pub async fn attach_role(redshift: &Client, identifier: &str, role_arn: &str) -> Result<()> {
+    redshift
+        .modify_cluster_iam_roles()
+        .cluster_identifier(identifier)
+        .add_iam_roles(role_arn)
+        .send()
+        .await
+        .map_err(|e| Error::aws("Redshift", "ModifyClusterIamRoles", identifier, e))?;
+    Ok(())
+}
+
+/// Waits until the cluster is `available` and, if given, `role_arn` is
+/// `in-sync` on it; errors on a stuck state or after `settings.wait_timeout`.
+pub async fn wait_available(
+    redshift: &Client,
+    settings: &ClusterSettings,
+    role_arn: Option<&str>,
+    observer: &dyn Observer,
+) -> Result<ClusterState> {
+    let id = &settings.identifier;
+    let what = format!("cluster `{id}` to become available");
+    let start = Instant::now();
+    let result = loop {
+        let state = inspect(redshift, id).await?;
+        let last = match &state {
+            None => "not found".to_string(),
+            Some(s) => match role_arn.map(|arn| s.role_status(arn)) {
+                Some(Some(rs)) if rs != "in-sync" => format!("{}, role {rs}", s.status),
+                Some(None) => format!("{}, role not attached", s.status),
+                _ => s.status.clone(),
+            },
+        };
+        if let Some(s) = state {
+            let role_ready = role_arn.is_none_or(|arn| s.role_status(arn) == Some("in-sync"));
+            if s.status == "available" && role_ready {
+                break Ok(s);
+            }
+            if let Some(hint) = stuck_hint(&s.status) {
+                break Err(Error::ClusterFailed {
+                    identifier: id.clone(),
+                    status: s.status,
+                    hint: hint.into(),
+                });
+            }
+        }
+        if start.elapsed() + settings.poll_interval > settings.wait_timeout {
+            break Err(Error::Timeout {
+                what,
+                waited: start.elapsed(),
+                last_state: last,
+                hint: "creation goes on in AWS; run `up` again to keep waiting, or raise \
+                       [CLUSTER] WAIT_TIMEOUT_SECS"
+                    .into(),
+            });
+        }
+        observer.waiting(&what, &last, start.elapsed());
+        tokio::time::sleep(settings.poll_interval).await;
+    };
+    observer.wait_over();
+    result
+}
+
+/// Deletes the cluster (only if this tool created it, unless `force`) and
+/// waits until it is gone. `final_snapshot` names a snapshot to take first.
+pub async fn delete(
+    redshift: &Client,
+    settings: &ClusterSettings,
+    state: &ClusterState,
+    force: bool,
+    final_snapshot: Option<&str>,
+    observer: &dyn Observer,
+) -> Result<()> {
+    let id = &settings.identifier;
+    if !state.managed && !force {
+        return Err(not_ours("delete", "cluster", id));
+    }
+    if state.status != "deleting" {
+        let mut req = redshift.delete_cluster().cluster_identifier(id);
+        req = match final_snapshot {
+            Some(snap) => req
+                .skip_final_cluster_snapshot(false)
+                .final_cluster_snapshot_identifier(snap),
+            None => req.skip_final_cluster_snapshot(true),
+        };
+        req.send()
+            .await
+            .map_err(|e| Error::aws("Redshift", "DeleteCluster", id, e))?;
+    }
+    wait_deleted(redshift, settings, observer).await
+}
+
+/// Waits until the cluster no longer exists, within `settings.wait_timeout`.
+pub async fn wait_deleted(
+    redshift: &Client,
+    settings: &ClusterSettings,
+    observer: &dyn Observer,
+) -> Result<()> {
+    let id = &settings.identifier;
+    let what = format!("cluster `{id}` to be deleted");
+    let start = Instant::now();
+    let result = loop {
+        let Some(s) = inspect(redshift, id).await? else {
+            break Ok(());
+        };
+        if start.elapsed() + settings.poll_interval > settings.wait_timeout {
+            break Err(Error::Timeout {
+                what,
+                waited: start.elapsed(),
+                last_state: s.status,
+                hint: "deletion goes on in AWS; run `down` again to keep waiting".into(),
+            });
+        }
+        observer.waiting(&what, &s.status, start.elapsed());
+        tokio::time::sleep(settings.poll_interval).await;
+    };
+    observer.wait_over();
+    result
+}

@@ -1,0 +1,63 @@
+//! Move data from Amazon S3 into Amazon Redshift with the AWS SDK for Rust.
+//!
+//! This crate is the code behind the `s3-to-redshift` command, the book and
+//! the notebook. It runs a small pipeline, each step safe to re-run:
+//!
+//! 1. an IAM role that Redshift can assume,
+//! 2. a read-only policy on the S3 data, attached to the role,
+//! 3. a Redshift cluster with the role, waited on until it can load,
+//! 4. the target table,
+//! 5. `COPY` from S3 into the table, then the row counts checked,
+//! 6. optionally, teardown.
+//!
+//! # Layout
+//!
+//! One module per step, named for it, so a reader of a book chapter finds its
+//! code by the chapter's name:
+//!
+//! - [`config`]: the `.cfg` file, parsed and validated before any AWS call
+//!   (every problem at once, with file, section and key).
+//! - [`iam`]: steps 1 and 2, the role's trust policy and the least-privilege
+//!   S3 read policy.
+//! - [`cluster`]: step 3, creating, waiting on (with a deadline) and deleting
+//!   the cluster.
+//! - [`warehouse`]: SQL through the Redshift Data API: submit, poll, fetch
+//!   typed results page by page.
+//! - [`load`]: steps 4 and 5, the DDL and `COPY` built from the config, the
+//!   load itself and its verification.
+//! - [`pipeline`]: the steps in order, as the CLI's `plan`, `up`, `load`,
+//!   `status` and `down`.
+//!
+//! And the support they share:
+//!
+//! - [`sql`]: validated identifiers, escaped literals and column types; no
+//!   user string reaches SQL any other way.
+//! - [`aws`]: the SDK clients from the standard configuration chain (which is
+//!   also how local emulators are reached: `AWS_ENDPOINT_URL`).
+//! - [`report`]: what each step did, the shared "create / reuse / replace"
+//!   decision, and the [`report::Observer`] that shows progress.
+//! - [`error`]: typed errors that say what, where and what to do, with the
+//!   CLI's exit codes.
+//!
+//! # Example
+//!
+//! Reading a config never touches AWS, so it is a safe first step:
+//!
+//! ```
+//! let cfg = s3_to_redshift::config::Config::load("examples/pipeline.cfg").unwrap();
+//! assert_eq!(cfg.cluster.identifier, "s3-to-redshift-demo");
+//! ```
+
+pub mod aws;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod iam;
+pub mod load;
+pub mod pipeline;
+pub mod report;
+pub mod sql;
+pub mod warehouse;
+
+pub use error::{Error, Result};
+pub use pipeline::Pipeline;

@@ -1,0 +1,475 @@
+//! Step 6 and the whole: the steps in order, as `plan`, `up`, `load`,
+//! `status` and `down`.
+//!
+//! Every command first *looks* (describe and list calls only), then decides
+//! what to do for every resource, and only then changes anything. So a
+//! refusal (a resource this tool did not create, `ON_EXISTING = fail`) stops
+//! the run before the first change, and `plan` shows exactly what `up` would
+//! do, because both run the same deciding code.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::aws::{Clients, partition};
+use crate::cluster::{self, ClusterState};
+use crate::config::{Config, PASSWORD_ENV};
+use crate::error::{ConfigError, Error, Problem, Result};
+use crate::iam::{self, PolicyState, RoleState};
+use crate::load::{self, LoadReport};
+use crate::report::{Action, Observer, StepReport, not_ours};
+use crate::warehouse::{Polling, Target, Warehouse};
+
+/// A configured pipeline with its AWS clients.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    /// The validated configuration.
+    pub cfg: Config,
+    /// The SDK clients.
+    pub clients: Clients,
+}
+
+/// What `plan` found and would do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// One line per resource, in the order `up` and `load` handle them.
+    pub steps: Vec<StepReport>,
+    /// The SQL `load` would run, in order.
+    pub sql: Vec<String>,
+}
+
+/// One line of `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusLine {
+    /// `iam-role`, `cluster`, …
+    pub kind: &'static str,
+    /// The resource's name.
+    pub name: String,
+    /// What it is like now.
+    pub state: String,
+}
+
+impl fmt::Display for StatusLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<11} {:<34} {}", self.kind, self.name, self.state)
+    }
+}
+
+/// Options for `down`.
+#[derive(Clone, Debug, Default)]
+pub struct DownOptions {
+    /// Also delete the IAM role and policy.
+    pub with_iam: bool,
+    /// Delete even what this tool did not create.
+    pub force: bool,
+    /// Take a final snapshot of this name before deleting the cluster.
+    pub final_snapshot: Option<String>,
+}
+
+/// What exists now, looked up once per command.
+struct Found {
+    role: Option<RoleState>,
+    policy: Option<PolicyState>,
+    cluster: Option<ClusterState>,
+    policy_arn: String,
+    policy_doc: Value,
+    role_arn: String,
+}
+
+impl Pipeline {
+    /// Builds the SDK clients for `cfg`. No request is sent yet.
+    pub async fn connect(cfg: Config) -> Result<Self> {
+        let clients = Clients::new(&cfg).await?;
+        Ok(Self { cfg, clients })
+    }
+
+    /// The Data API handle for the configured cluster and database.
+    pub fn warehouse(&self) -> Warehouse {
+        Warehouse::new(
+            self.clients.data.clone(),
+            Target::Cluster {
+                identifier: self.cfg.cluster.identifier.clone(),
+                database: self.cfg.cluster.db_name.clone(),
+                db_user: self.cfg.cluster.db_user.clone(),
+            },
+        )
+        .with_polling(Polling {
+            timeout: self.cfg.load.statement_timeout,
+            ..Polling::default()
+        })
+    }
+
+    async fn look(&self) -> Result<Found> {
+        let part = partition(&self.clients.region);
+        let account = self.clients.account_id().await?;
+        let policy_arn = iam::policy_arn(part, &account, &self.cfg.iam.policy_name);
+        let policy_doc = iam::read_policy(&self.cfg.s3.source, part);
+        let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
+        let policy = iam::inspect_policy(
+            &self.clients.iam,
+            &policy_arn,
+            &self.cfg.iam.role_name,
+            &policy_doc,
+        )
+        .await?;
+        let cluster =
+            cluster::inspect(&self.clients.redshift, &self.cfg.cluster.identifier).await?;
+        let role_arn = match &role {
+            Some(r) => r.arn.clone(),
+            None => format!("arn:{part}:iam::{account}:role/{}", self.cfg.iam.role_name),
+        };
+        Ok(Found {
+            role,
+            policy,
+            cluster,
+            policy_arn,
+            policy_doc,
+            role_arn,
+        })
+    }
+
+    /// Decides every step of `up`; errors if any step would be refused.
+    fn decide_up(&self, found: &Found, force: bool) -> Result<Vec<StepReport>> {
+        let role = iam::plan_role(&self.cfg.iam, found.role.as_ref(), force)?;
+        // A replaced role is a new role: the policy must be attached again.
+        let policy_state = match role.action {
+            Action::Replace => found.policy.clone().map(|p| PolicyState {
+                attached: false,
+                ..p
+            }),
+            _ => found.policy.clone(),
+        };
+        let policy = iam::plan_policy(
+            &self.cfg.iam,
+            &found.policy_arn,
+            policy_state.as_ref(),
+            force,
+        )?;
+        let role_arn = (role.action == Action::Reuse).then_some(found.role_arn.as_str());
+        let cluster = cluster::plan(&self.cfg.cluster, found.cluster.as_ref(), role_arn, force)?;
+        if cluster.action != Action::Reuse && self.cfg.cluster.db_password.is_none() {
+            return Err(ConfigError::Invalid {
+                path: self.cfg.path.clone(),
+                problems: vec![Problem {
+                    section: "CLUSTER".into(),
+                    key: "DB_PASSWORD".into(),
+                    message: format!(
+                        "is needed to create cluster `{}`; set the environment variable \
+                         {PASSWORD_ENV} (preferred) or [CLUSTER] DB_PASSWORD",
+                        self.cfg.cluster.identifier
+                    ),
+                }],
+            }
+            .into());
+        }
+        Ok(vec![role, policy, cluster])
+    }
+
+    /// Looks at what exists and says what `up` and `load` would do. Sends only
+    /// read-only requests.
+    pub async fn plan(&self, force: bool) -> Result<Plan> {
+        let found = self.look().await?;
+        let mut steps = self.decide_up(&found, force)?;
+        let source = match load::inspect_source(&self.clients.s3, &self.cfg.s3.source).await {
+            Ok(s) => format!("{} object(s), {} bytes", s.objects, s.bytes),
+            Err(Error::Source { reason, .. }) => format!("warning: {reason}"),
+            Err(e) => return Err(e),
+        };
+        steps.push(
+            StepReport::new("table", self.cfg.table.name.to_string(), Action::Create)
+                .with_detail("if it does not exist (CREATE TABLE IF NOT EXISTS)"),
+        );
+        let mode = match self.cfg.load.mode {
+            crate::config::LoadMode::Replace => "replace the table's rows",
+            crate::config::LoadMode::Append => "append to the table",
+        };
+        steps.push(
+            StepReport::new("copy", self.cfg.s3.source.to_string(), Action::Create)
+                .with_detail(format!("{mode}; source: {source}")),
+        );
+        let sql =
+            load::statements(&self.cfg, &self.clients.region, &found.role_arn).map_err(|m| {
+                Error::Verification {
+                    table: self.cfg.table.name.to_string(),
+                    reason: m,
+                }
+            })?;
+        Ok(Plan { steps, sql })
+    }
+
+    /// Creates (or reuses) the role, the policy and the cluster, and waits
+    /// until the cluster can load data.
+    pub async fn up(&self, force: bool, observer: &dyn Observer) -> Result<Vec<StepReport>> {
+        let found = self.look().await?;
+        let mut planned = self.decide_up(&found, force)?;
+        let iam_client = &self.clients.iam;
+
+        let role_arn =
+            iam::apply_role(iam_client, &self.cfg.iam, &planned[0], found.role.as_ref()).await?;
+        planned[0].detail = Some(role_arn.clone());
+        observer.step(&planned[0]);
+
+        iam::apply_policy(
+            iam_client,
+            &self.cfg.iam,
+            &found.policy_arn,
+            &found.policy_doc,
+            &planned[1],
+        )
+        .await?;
+        planned[1].detail = Some(format!("{}, attached to the role", found.policy_arn));
+        observer.step(&planned[1]);
+
+        let redshift = &self.clients.redshift;
+        let settings = &self.cfg.cluster;
+        match (&planned[2].action, &found.cluster) {
+            (Action::Replace, Some(state)) => {
+                cluster::delete(redshift, settings, state, force, None, observer).await?;
+                cluster::create(redshift, settings, &role_arn).await?;
+            }
+            (Action::Reuse, Some(state)) => {
+                if state.role_status(&role_arn).is_none() {
+                    cluster::attach_role(redshift, &settings.identifier, &role_arn).await?;
+                }
+            }
+            _ => cluster::create(redshift, settings, &role_arn).await?,
+        }
+        let ready = cluster::wait_available(redshift, settings, Some(&role_arn), observer).await?;
+        planned[2].detail = Some(match &ready.endpoint {
+            Some(ep) => format!("available at {ep}"),
+            None => "available".into(),
+        });
+        observer.step(&planned[2]);
+        Ok(planned)
+    }
+
+    /// Creates the table if needed, copies the data from S3 and verifies the
+    /// row counts. The cluster and role must exist (`up`).
+    pub async fn load(&self, observer: &dyn Observer) -> Result<LoadReport> {
+        let settings = &self.cfg.cluster;
+        let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
+        let Some(role) = role else {
+            return Err(Error::Refused {
+                action: "load with",
+                kind: "IAM role",
+                name: self.cfg.iam.role_name.clone(),
+                reason: "it does not exist; run `up` first".into(),
+            });
+        };
+        if cluster::inspect(&self.clients.redshift, &settings.identifier)
+            .await?
+            .is_none()
+        {
+            return Err(Error::Refused {
+                action: "load into",
+                kind: "cluster",
+                name: settings.identifier.clone(),
+                reason: "it does not exist; run `up` first".into(),
+            });
+        }
+        // Waits only if the cluster is still coming up or the role not yet
+        // in sync; returns at once otherwise.
+        let state =
+            cluster::wait_available(&self.clients.redshift, settings, None, observer).await?;
+        if state.role_status(&role.arn).is_none() {
+            return Err(Error::Refused {
+                action: "load into",
+                kind: "cluster",
+                name: settings.identifier.clone(),
+                reason: format!(
+                    "role {} is not attached to it; run `up` to attach it",
+                    role.arn
+                ),
+            });
+        }
+        let report = load::run(
+            &self.cfg,
+            &self.warehouse(),
+            &self.clients.s3,
+            &self.clients.region,
+            &role.arn,
+        )
+        .await?;
+        observer.step(
+            &StepReport::new("copy", self.cfg.table.name.to_string(), Action::Create).with_detail(
+                format!(
+                    "{} rows loaded, {} in the table",
+                    report.loaded, report.rows_in_table
+                ),
+            ),
+        );
+        Ok(report)
+    }
+
+    /// What exists now. Read-only.
+    pub async fn status(&self) -> Result<Vec<StatusLine>> {
+        let found = self.look().await?;
+        let mut lines = Vec::new();
+        let tag = |managed: bool| {
+            if managed {
+                "created by s3-to-redshift"
+            } else {
+                "not created by s3-to-redshift"
+            }
+        };
+        lines.push(StatusLine {
+            kind: "iam-role",
+            name: self.cfg.iam.role_name.clone(),
+            state: match &found.role {
+                None => "absent".into(),
+                Some(r) => format!("exists ({}), {}", r.arn, tag(r.managed)),
+            },
+        });
+        lines.push(StatusLine {
+            kind: "iam-policy",
+            name: self.cfg.iam.policy_name.clone(),
+            state: match &found.policy {
+                None => "absent".into(),
+                Some(p) => format!(
+                    "exists, {}, {}{}",
+                    if p.attached {
+                        "attached to the role"
+                    } else {
+                        "NOT attached to the role"
+                    },
+                    tag(p.managed),
+                    if p.document_matches {
+                        ""
+                    } else {
+                        ", document differs from the config"
+                    }
+                ),
+            },
+        });
+        let available = found
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.status == "available");
+        lines.push(StatusLine {
+            kind: "cluster",
+            name: self.cfg.cluster.identifier.clone(),
+            state: match &found.cluster {
+                None => "absent".into(),
+                Some(c) => format!(
+                    "{}{}, role {}, {}",
+                    c.status,
+                    c.endpoint
+                        .as_ref()
+                        .map(|e| format!(" at {e}"))
+                        .unwrap_or_default(),
+                    c.role_status(&found.role_arn).unwrap_or("not attached"),
+                    tag(c.managed)
+                ),
+            },
+        });
+        let table_state = if available {
+            match self
+                .warehouse()
+                .query(&load::count_sql(&self.cfg.table.name))
+                .await
+            {
+                Ok(rs) => format!("{} rows", rs.scalar_i64().unwrap_or_default()),
+                Err(e) => format!("unknown: {e}"),
+            }
+        } else {
+            "unknown (no available cluster)".into()
+        };
+        lines.push(StatusLine {
+            kind: "table",
+            name: self.cfg.table.name.to_string(),
+            state: table_state,
+        });
+        Ok(lines)
+    }
+
+    /// Says what `down` would delete, after checking it may: errors if
+    /// anything to delete was not created by this tool (unless forced).
+    pub async fn plan_down(&self, opts: &DownOptions) -> Result<Vec<StepReport>> {
+        let id = &self.cfg.cluster.identifier;
+        let mut steps = Vec::new();
+        match cluster::inspect(&self.clients.redshift, id).await? {
+            None => steps.push(StepReport::new("cluster", id, Action::Absent)),
+            Some(c) if !c.managed && !opts.force => return Err(not_ours("delete", "cluster", id)),
+            Some(c) => steps.push(StepReport::new("cluster", id, Action::Delete).with_detail(
+                match &opts.final_snapshot {
+                    Some(s) => format!("status {}; final snapshot `{s}`", c.status),
+                    None => format!("status {}; no final snapshot", c.status),
+                },
+            )),
+        }
+        if opts.with_iam {
+            let policy_arn = self.policy_arn().await?;
+            steps.extend(
+                iam::teardown(
+                    &self.clients.iam,
+                    &self.cfg.iam,
+                    &policy_arn,
+                    opts.force,
+                    true,
+                )
+                .await?,
+            );
+        } else {
+            steps.push(
+                StepReport::new("iam-role", &self.cfg.iam.role_name, Action::Keep)
+                    .with_detail("pass --with-iam to delete the role and policy too"),
+            );
+        }
+        Ok(steps)
+    }
+
+    async fn policy_arn(&self) -> Result<String> {
+        let account = self.clients.account_id().await?;
+        Ok(iam::policy_arn(
+            partition(&self.clients.region),
+            &account,
+            &self.cfg.iam.policy_name,
+        ))
+    }
+
+    /// Deletes the cluster (waiting until it is gone) and, with
+    /// `opts.with_iam`, the policy and role. Checks every tag first.
+    pub async fn down(
+        &self,
+        opts: &DownOptions,
+        observer: &dyn Observer,
+    ) -> Result<Vec<StepReport>> {
+        let planned = self.plan_down(opts).await?;
+        let id = &self.cfg.cluster.identifier;
+        let mut done = Vec::new();
+        if let Some(state) = cluster::inspect(&self.clients.redshift, id).await? {
+            cluster::delete(
+                &self.clients.redshift,
+                &self.cfg.cluster,
+                &state,
+                opts.force,
+                opts.final_snapshot.as_deref(),
+                observer,
+            )
+            .await?;
+            let r = planned[0].clone();
+            observer.step(&r);
+            done.push(r);
+        } else {
+            done.push(planned[0].clone());
+        }
+        if opts.with_iam {
+            let policy_arn = self.policy_arn().await?;
+            for r in iam::teardown(
+                &self.clients.iam,
+                &self.cfg.iam,
+                &policy_arn,
+                opts.force,
+                false,
+            )
+            .await?
+            {
+                observer.step(&r);
+                done.push(r);
+            }
+        } else {
+            done.extend(planned.into_iter().skip(1));
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,193 @@
+//! What each step did (or, for `plan`, would do), and how progress is shown.
+//!
+//! The library never prints. It returns [`StepReport`]s and tells an
+//! [`Observer`] while it waits; the CLI draws spinners from that, a notebook
+//! can print lines, and a test can record them.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::OnExisting;
+use crate::error::Error;
+
+/// The tag key put on everything this tool creates.
+pub const MANAGED_BY_KEY: &str = "managed-by";
+/// The tag value put on everything this tool creates.
+pub const MANAGED_BY_VALUE: &str = "s3-to-redshift";
+
+/// What a step does to one resource. `plan` shows the future tense,
+/// `up`/`down` the past.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// It did not exist; create it.
+    Create,
+    /// It exists; keep it as it is.
+    Reuse,
+    /// It exists and was made by this tool; bring it in line with the config.
+    Update,
+    /// It exists; delete it and create it anew.
+    Replace,
+    /// Delete it.
+    Delete,
+    /// It does not exist; nothing to do.
+    Absent,
+    /// It exists and is left alone (e.g. the role on `down` without `--with-iam`).
+    Keep,
+}
+
+impl Action {
+    /// "create", "reuse", … as `plan` prints it.
+    pub fn future(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Reuse => "reuse",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::Absent => "nothing to do (absent)",
+            Action::Keep => "keep",
+        }
+    }
+
+    /// "created", "reused", … as `up` and `down` print it.
+    pub fn past(&self) -> &'static str {
+        match self {
+            Action::Create => "created",
+            Action::Reuse => "reused",
+            Action::Update => "updated",
+            Action::Replace => "replaced",
+            Action::Delete => "deleted",
+            Action::Absent => "absent",
+            Action::Keep => "kept",
+        }
+    }
+}
+
+/// One line of output: a step, the resource it concerns and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepReport {
+    /// The step's name: `iam-role`, `iam-policy`, `cluster`, `table`, `copy`, …
+    pub step: &'static str,
+    /// The resource's name or ARN.
+    pub resource: String,
+    /// What was (or would be) done.
+    pub action: Action,
+    /// Anything else worth a reader's eye: an endpoint, a warning.
+    pub detail: Option<String>,
+}
+
+impl StepReport {
+    /// A report without detail.
+    pub fn new(step: &'static str, resource: impl Into<String>, action: Action) -> Self {
+        Self {
+            step,
+            resource: resource.into(),
+            action,
+            detail: None,
+        }
+    }
+
+    /// Adds a detail line.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Renders the report in the future tense, as `plan` does.
+    pub fn planned(&self) -> String {
+        self.render(self.action.future())
+    }
+
+    fn render(&self, verb: &str) -> String {
+        let mut s = format!("{:<11} {:<34} {verb}", self.step, self.resource);
+        if let Some(d) = &self.detail {
+            s.push_str(&format!(" — {d}"));
+        }
+        s
+    }
+}
+
+impl fmt::Display for StepReport {
+    /// Past tense, one line: `cluster     demo       created — endpoint …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(self.action.past()))
+    }
+}
+
+/// Decides what to do with a resource given what exists and the config's
+/// `ON_EXISTING` choice. `existing` is `None` when absent, else whether the
+/// resource carries this tool's tag.
+///
+/// This one function serves both `plan` and `up`, so the plan is exactly what
+/// `up` will do.
+///
+/// ```
+/// use s3_to_redshift::config::OnExisting;
+/// use s3_to_redshift::report::{decide, Action};
+/// assert_eq!(decide("cluster", "c", None, OnExisting::Fail, false).unwrap(), Action::Create);
+/// assert_eq!(decide("cluster", "c", Some(false), OnExisting::Reuse, false).unwrap(), Action::Reuse);
+/// assert!(decide("cluster", "c", Some(false), OnExisting::Replace, false).is_err());
+/// assert_eq!(decide("cluster", "c", Some(false), OnExisting::Replace, true).unwrap(), Action::Replace);
+/// ```
+pub fn decide(
+    kind: &'static str,
+    name: &str,
+    existing: Option<bool>,
+    on_existing: OnExisting,
+    force: bool,
+) -> Result<Action, Error> {
+    match (existing, on_existing) {
+        (None, _) => Ok(Action::Create),
+        (Some(_), OnExisting::Reuse) => Ok(Action::Reuse),
+        (Some(_), OnExisting::Fail) => Err(Error::Refused {
+            action: "reuse",
+            kind,
+            name: name.to_string(),
+            reason: "it already exists and ON_EXISTING = fail; choose another name, or set \
+                     ON_EXISTING = reuse or replace"
+                .into(),
+        }),
+        (Some(managed), OnExisting::Replace) => {
+            if managed || force {
+                Ok(Action::Replace)
+            } else {
+                Err(not_ours("replace", kind, name))
+            }
+        }
+    }
+}
+
+/// The error for touching something this tool did not create.
+pub(crate) fn not_ours(action: &'static str, kind: &'static str, name: &str) -> Error {
+    Error::Refused {
+        action,
+        kind,
+        name: name.to_string(),
+        reason: format!(
+            "it has no `{MANAGED_BY_KEY}={MANAGED_BY_VALUE}` tag, so this tool did not create \
+             it; pass --force if you really mean to {action} it"
+        ),
+    }
+}
+
+/// Receives progress while the library waits on AWS.
+///
+/// All methods have empty defaults; implement what you show.
+pub trait Observer: Send + Sync {
+    /// Called at each poll of a wait: `what` we wait for, its current `state`.
+    fn waiting(&self, what: &str, state: &str, elapsed: Duration) {
+        let _ = (what, state, elapsed);
+    }
+    /// Called when a wait ends, either way.
+    fn wait_over(&self) {}
+    /// Called when a step finishes.
+    fn step(&self, report: &StepReport) {
+        let _ = report;
+    }
+}
+
+/// An [`Observer`] that shows nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Observer for Quiet {}

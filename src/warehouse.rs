@@ -1,0 +1,473 @@
+//! Step 4's engine: running SQL through the Redshift Data API.
+//!
+//! The Data API is asynchronous: `ExecuteStatement` only *submits* SQL and
+//! returns an id. The statement then moves SUBMITTED → PICKED → STARTED →
+//! FINISHED (or FAILED / ABORTED), and results are fetched separately, a page
+//! at a time. The SDK has waiters for clusters but none for statements, so
+//! [`Warehouse`] polls `DescribeStatement` with a growing delay and a deadline,
+//! cancels what overruns, and turns FAILED into an error that carries
+//! Redshift's own message.
+//!
+//! Two facts shape the code that uses this module:
+//! - each `ExecuteStatement` is its own session, so temporary tables and
+//!   `pg_last_copy_count()` do not carry over between calls; work that must
+//!   share a transaction goes through [`Warehouse::batch`];
+//! - `ResultRows` of a finished `COPY` is the number of rows it loaded, so no
+//!   second query is needed to learn it.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use aws_sdk_redshiftdata::Client;
+use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
+use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatementStatusString, StatusString};
+
+use crate::error::{Error, Result};
+
+/// Where the SQL runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A provisioned cluster, connecting as `db_user` with temporary
+    /// credentials (`redshift:GetClusterCredentials`): no password needed.
+    Cluster {
+        /// The cluster identifier.
+        identifier: String,
+        /// The database.
+        database: String,
+        /// The database user.
+        db_user: String,
+    },
+    /// A Redshift Serverless workgroup, connecting as the caller's IAM identity.
+    Workgroup {
+        /// The workgroup's name.
+        name: String,
+        /// The database.
+        database: String,
+    },
+}
+
+/// How statements are waited on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Polling {
+    /// The first delay between `DescribeStatement` calls.
+    pub first: Duration,
+    /// The longest delay; the delay grows by half each poll up to this.
+    pub max: Duration,
+    /// How long a statement may take before it is cancelled.
+    pub timeout: Duration,
+}
+
+impl Default for Polling {
+    /// 100 ms growing to 2 s, for at most 15 minutes. Short statements finish
+    /// in well under a second, so a fast first poll matters; a long COPY
+    /// should not cost hundreds of calls, so the delay grows.
+    fn default() -> Self {
+        Self {
+            first: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            timeout: Duration::from_secs(900),
+        }
+    }
+}
+
+/// A finished statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The Data API's statement id (for a batch, its sub-statement's id).
+    pub id: String,
+    /// Rows affected; for `COPY`, the rows loaded.
+    pub result_rows: i64,
+    /// Whether it produced rows to fetch.
+    pub has_result_set: bool,
+    /// Redshift's own query id (`query_id` in the `SYS_*` views).
+    pub query_id: i64,
+}
+
+/// One value of a result row, typed as the Data API sends it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// Integers of every width.
+    Long(i64),
+    /// Floating point.
+    Double(f64),
+    /// Text, and what the API sends as text: DECIMAL, dates, timestamps.
+    Text(String),
+    /// BOOLEAN.
+    Bool(bool),
+    /// Binary data.
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    fn from_field(f: &Field) -> Self {
+        match f {
+            Field::IsNull(true) => Value::Null,
+            Field::LongValue(v) => Value::Long(*v),
+            Field::DoubleValue(v) => Value::Double(*v),
+            Field::StringValue(v) => Value::Text(v.clone()),
+            Field::BooleanValue(v) => Value::Bool(*v),
+            Field::BlobValue(b) => Value::Blob(b.as_ref().to_vec()),
+            // `IsNull(false)` and unknown variants carry no value we can use.
+            _ => Value::Null,
+        }
+    }
+
+    /// The value as an integer, if it is one (or text holding one, as
+    /// DECIMAL results are).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Long(v) => Some(*v),
+            Value::Text(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Long(v) => write!(f, "{v}"),
+            Value::Double(v) => write!(f, "{v}"),
+            Value::Text(v) => f.write_str(v),
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::Blob(b) => write!(f, "<{} bytes>", b.len()),
+        }
+    }
+}
+
+/// A whole result: column names and types, and every row of every page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResultSet {
+    /// `(name, type)` of each column, e.g. `("id", "int4")`.
+    pub columns: Vec<(String, String)>,
+    /// The rows.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl ResultSet {
+    /// The first column of the first row as an integer (`SELECT COUNT(*)`).
+    pub fn scalar_i64(&self) -> Option<i64> {
+        self.rows.first()?.first()?.as_i64()
+    }
+}
+
+impl fmt::Display for ResultSet {
+    /// A plain aligned table, as `psql` prints one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(ToString::to_string).collect())
+            .collect();
+        let mut widths: Vec<usize> = self
+            .columns
+            .iter()
+            .map(|(n, _)| n.chars().count())
+            .collect();
+        for row in &cells {
+            for (i, c) in row.iter().enumerate() {
+                if let Some(w) = widths.get_mut(i) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+        }
+        let line = |f: &mut fmt::Formatter<'_>, vals: Vec<&str>| -> fmt::Result {
+            let parts: Vec<String> = vals
+                .iter()
+                .zip(&widths)
+                .map(|(v, w)| format!("{v:<w$}"))
+                .collect();
+            writeln!(f, " {}", parts.join(" | ").trim_end())
+        };
+        line(f, self.columns.iter().map(|(n, _)| n.as_str()).collect())?;
+        let sep: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        writeln!(f, "-{}-", sep.join("-+-"))?;
+        for row in &cells {
+            line(f, row.iter().map(String::as_str).collect())?;
+        }
+        write!(
+            f,
+            "({} row{})",
+            self.rows.len(),
+            if self.rows.len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// A Redshift database reached through the Data API.
+#[derive(Clone, Debug)]
+pub struct Warehouse {
+    client: Client,
+    target: Target,
+    polling: Polling,
+}
+
+/// Shortens SQL for messages: one line, at most 300 characters.
+fn brief(sql: &str) -> String {
+    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 300 {
+        format!("{}…", one_line.chars().take(300).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+impl Warehouse {
+    /// A warehouse for `target`, with default [`Polling`].
+    pub fn new(client: Client, target: Target) -> Self {
+        Self {
+            client,
+            target,
+            polling: Polling::default(),
+        }
+    }
+
+    /// Replaces the polling settings.
+    pub fn with_polling(mut self, polling: Polling) -> Self {
+        self.polling = polling;
+        self
+    }
+
+    /// Where the SQL runs.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn resource(&self) -> String {
+        match &self.target {
+            Target::Cluster {
+                identifier,
+                database,
+                ..
+            } => format!("cluster {identifier}, database {database}"),
+            Target::Workgroup { name, database } => {
+                format!("workgroup {name}, database {database}")
+            }
+        }
+    }
+
+    /// Runs one statement and waits for it to finish.
+    pub async fn execute(&self, sql: &str) -> Result<Finished> {
+        self.execute_with(sql, &[]).await
+    }
+
+    /// Runs one statement with named parameters (`:name` in the SQL), which
+    /// the service binds; values are sent as strings, never pasted into SQL.
+    pub async fn execute_with(&self, sql: &str, params: &[(&str, &str)]) -> Result<Finished> {
+        let mut req = self.client.execute_statement().sql(sql);
+        req = match &self.target {
+            Target::Cluster {
+                identifier,
+                database,
+                db_user,
+            } => req
+                .cluster_identifier(identifier)
+                .database(database)
+                .db_user(db_user),
+            Target::Workgroup { name, database } => req.workgroup_name(name).database(database),
+        };
+        for (name, value) in params {
+            let p = SqlParameter::builder()
+                .name(*name)
+                .value(*value)
+                .build()
+                .expect("name and value are set");
+            req = req.parameters(p);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| Error::aws("Redshift Data API", "ExecuteStatement", self.resource(), e))?;
+        let id = out.id.ok_or_else(|| Error::Aws {
+            service: "Redshift Data API",
+            operation: "ExecuteStatement",
+            resource: self.resource(),
+            code: None,
+            message: "the reply held no statement id".into(),
+        })?;
+        let done = self.wait(&id, sql).await?;
+        Ok(Finished {
+            id,
+            result_rows: done.result_rows(),
+            has_result_set: done.has_result_set().unwrap_or(false),
+            query_id: done.redshift_query_id(),
+        })
+    }
+
+    /// Runs `sqls` as one batch: one transaction, all or nothing, as Redshift
+    /// runs a `BatchExecuteStatement`. Returns each sub-statement's result.
+    pub async fn batch(&self, sqls: &[String]) -> Result<Vec<Finished>> {
+        let mut req = self
+            .client
+            .batch_execute_statement()
+            .set_sqls(Some(sqls.to_vec()));
+        req = match &self.target {
+            Target::Cluster {
+                identifier,
+                database,
+                db_user,
+            } => req
+                .cluster_identifier(identifier)
+                .database(database)
+                .db_user(db_user),
+            Target::Workgroup { name, database } => req.workgroup_name(name).database(database),
+        };
+        let out = req.send().await.map_err(|e| {
+            Error::aws(
+                "Redshift Data API",
+                "BatchExecuteStatement",
+                self.resource(),
+                e,
+            )
+        })?;
+        let id = out.id.ok_or_else(|| Error::Aws {
+            service: "Redshift Data API",
+            operation: "BatchExecuteStatement",
+            resource: self.resource(),
+            code: None,
+            message: "the reply held no statement id".into(),
+        })?;
+        let all = sqls.join("; ");
+        let done = self.wait(&id, &all).await?;
+        Ok(done
+            .sub_statements()
+            .iter()
+            .map(|s| Finished {
+                id: s.id().to_string(),
+                result_rows: s.result_rows(),
+                has_result_set: s.has_result_set().unwrap_or(false),
+                query_id: s.redshift_query_id(),
+            })
+            .collect())
+    }
+
+    /// Runs a query and fetches every page of its result.
+    pub async fn query(&self, sql: &str) -> Result<ResultSet> {
+        self.query_with(sql, &[]).await
+    }
+
+    /// [`Warehouse::query`] with named parameters.
+    pub async fn query_with(&self, sql: &str, params: &[(&str, &str)]) -> Result<ResultSet> {
+        let done = self.execute_with(sql, params).await?;
+        if !done.has_result_set {
+            return Ok(ResultSet::default());
+        }
+        self.fetch(&done.id).await
+    }
+
+    /// Fetches every page of a finished statement's result.
+    pub async fn fetch(&self, id: &str) -> Result<ResultSet> {
+        let mut set = ResultSet::default();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_statement_result()
+                .id(id)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| Error::aws("Redshift Data API", "GetStatementResult", id, e))?;
+            if set.columns.is_empty() {
+                set.columns = out
+                    .column_metadata()
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name().unwrap_or_default().to_string(),
+                            c.type_name().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+            }
+            set.rows.extend(
+                out.records()
+                    .iter()
+                    .map(|r| r.iter().map(Value::from_field).collect()),
+            );
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(set),
+            }
+        }
+    }
+
+    /// Polls until the statement ends; cancels it past the deadline.
+    async fn wait(&self, id: &str, sql: &str) -> Result<DescribeStatementOutput> {
+        let start = Instant::now();
+        let mut delay = self.polling.first;
+        loop {
+            let d = self
+                .client
+                .describe_statement()
+                .id(id)
+                .send()
+                .await
+                .map_err(|e| Error::aws("Redshift Data API", "DescribeStatement", id, e))?;
+            match d.status() {
+                Some(StatusString::Finished) => return Ok(d),
+                Some(StatusString::Failed) => {
+                    // In a batch, name the sub-statement that failed.
+                    let failed = d
+                        .sub_statements()
+                        .iter()
+                        .find(|s| s.status() == Some(&StatementStatusString::Failed));
+                    let (sub_id, sub_sql, message, query_id) = match failed {
+                        Some(s) => (
+                            s.id().to_string(),
+                            s.query_string().unwrap_or(sql).to_string(),
+                            s.error().or(d.error()).unwrap_or("no message").to_string(),
+                            s.redshift_query_id(),
+                        ),
+                        None => (
+                            id.to_string(),
+                            sql.to_string(),
+                            d.error().unwrap_or("no message").to_string(),
+                            d.redshift_query_id(),
+                        ),
+                    };
+                    return Err(Error::StatementFailed {
+                        id: sub_id,
+                        sql: brief(&sub_sql),
+                        message,
+                        query_id,
+                        load_errors: Vec::new(),
+                    });
+                }
+                Some(StatusString::Aborted) => {
+                    return Err(Error::StatementAborted {
+                        id: id.to_string(),
+                        sql: brief(sql),
+                    });
+                }
+                _ => {}
+            }
+            if start.elapsed() + delay > self.polling.timeout {
+                // Cancel so an abandoned statement does not hold locks or
+                // keep loading behind the user's back.
+                if let Err(e) = self.client.cancel_statement().id(id).send().await {
+                    tracing::warn!(
+                        "could not cancel statement {id}: {}",
+                        aws_sdk_redshiftdata::error::DisplayErrorContext(&e)
+                    );
+                }
+                return Err(Error::Timeout {
+                    what: format!("SQL statement {id} ({})", brief(sql)),
+                    waited: start.elapsed(),
+                    last_state: d
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    hint:
+                        "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer"
+                            .into(),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(self.polling.max);
+        }
+    }
+}
