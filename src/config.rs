@@ -486,7 +486,10 @@ const SCHEMA: &[(&str, &[&str])] = &[
 ];
 
 /// The classic tutorial's keys: (section, key) → canonical (section, key).
-const CLASSIC: &[((&str, &str), (&str, &str))] = &[
+/// A `(section, key)` pair.
+type Place = (&'static str, &'static str);
+
+const CLASSIC: &[(Place, Place)] = &[
     (("DWH", "DWH_CLUSTER_TYPE"), ("CLUSTER", "CLUSTER_TYPE")),
     (("DWH", "DWH_NUM_NODES"), ("CLUSTER", "NUM_NODES")),
     (("DWH", "DWH_NODE_TYPE"), ("CLUSTER", "NODE_TYPE")),
@@ -501,7 +504,7 @@ const CLASSIC: &[((&str, &str), (&str, &str))] = &[
 ];
 
 /// Classic keys we read but do not use, with the reason shown to the user.
-const IGNORED: &[((&str, &str), &str)] = &[
+const IGNORED: &[(Place, &str)] = &[
     (
         ("CLUSTER", "HOST"),
         "SQL goes through the Redshift Data API, which needs no host name",

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 /// Shorthand for this crate's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -228,7 +228,7 @@ impl Error {
         let code = err.code().map(str::to_string);
         let message = match err.message() {
             Some(m) => m.to_string(),
-            None => DisplayErrorContext(&err).to_string(),
+            None => cause_chain(&err),
         };
         Error::Aws {
             service,
@@ -238,4 +238,19 @@ impl Error {
             message,
         }
     }
+}
+
+/// "dispatch failure: io error: Connection refused": each cause's own text,
+/// without the raw response that the SDK's `Debug` output would add.
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

@@ -292,22 +292,22 @@ pub fn plan_policy(
         force,
     )?;
     let mut detail = None;
-    if let (Action::Reuse, Some(s)) = (&action, state) {
-        if !s.document_matches {
-            if s.managed {
-                // Ours, and the config's S3 source moved: follow it.
-                action = Action::Update;
-                detail = Some(
-                    "its document differs from the config; a new default version is written"
-                        .to_string(),
-                );
-            } else {
-                detail = Some(
-                    "warning: its document differs from what the config asks for; it was not \
-                     created by this tool, so it is left as it is"
-                        .to_string(),
-                );
-            }
+    if let (Action::Reuse, Some(s)) = (&action, state)
+        && !s.document_matches
+    {
+        if s.managed {
+            // Ours, and the config's S3 source moved: follow it.
+            action = Action::Update;
+            detail = Some(
+                "its document differs from the config; a new default version is written"
+                    .to_string(),
+            );
+        } else {
+            detail = Some(
+                "warning: its document differs from what the config asks for; it was not \
+                 created by this tool, so it is left as it is"
+                    .to_string(),
+            );
         }
     }
     let attached = state.is_some_and(|s| s.attached) && action != Action::Replace;
@@ -552,15 +552,15 @@ pub async fn delete_policy(iam: &Client, arn: &str) -> Result<()> {
         .await
         .map_err(|e| Error::aws("IAM", "ListPolicyVersions", arn, e))?;
     for v in versions.versions() {
-        if !v.is_default_version() {
-            if let Some(id) = v.version_id() {
-                iam.delete_policy_version()
-                    .policy_arn(arn)
-                    .version_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("IAM", "DeletePolicyVersion", arn, e))?;
-            }
+        if !v.is_default_version()
+            && let Some(id) = v.version_id()
+        {
+            iam.delete_policy_version()
+                .policy_arn(arn)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(|e| Error::aws("IAM", "DeletePolicyVersion", arn, e))?;
         }
     }
     iam.delete_policy()

@@ -410,12 +410,12 @@ pub fn verify(cfg: &Config, loaded: i64, rows_in_table: i64) -> Result<()> {
             "COPY loaded {loaded} rows but the table holds only {rows_in_table}"
         ));
     }
-    if let Some(expected) = cfg.load.expected_rows {
-        if rows_in_table as u64 != expected {
-            return fail(format!(
-                "the table holds {rows_in_table} rows; [LOAD] EXPECTED_ROWS says {expected}"
-            ));
-        }
+    if let Some(expected) = cfg.load.expected_rows
+        && rows_in_table as u64 != expected
+    {
+        return fail(format!(
+            "the table holds {rows_in_table} rows; [LOAD] EXPECTED_ROWS says {expected}"
+        ));
     }
     Ok(())
 }

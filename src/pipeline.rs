@@ -447,7 +447,12 @@ impl Pipeline {
                 observer,
             )
             .await?;
-            let r = planned[0].clone();
+            let r = StepReport::new("cluster", id, Action::Delete).with_detail(
+                match &opts.final_snapshot {
+                    Some(snap) => format!("final snapshot `{snap}` taken"),
+                    None => "no final snapshot".to_string(),
+                },
+            );
             observer.step(&r);
             done.push(r);
         } else {

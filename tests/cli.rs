@@ -1,0 +1,147 @@
+//! The `s3-to-redshift` binary as a user runs it: output, exit codes and the
+//! promise that a bad config changes nothing.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::{Names, config_text};
+
+fn run(config: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_s3-to-redshift"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("S3_TO_REDSHIFT_DB_PASSWORD", common::PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn write_config(dir: &tempfile::TempDir, body: &str) -> std::path::PathBuf {
+    let path = dir.path().join("pipeline.cfg");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn a_bad_config_exits_2_names_the_key_and_changes_nothing() {
+    common::require_emulator();
+    let names = Names::new("clibad");
+    let dir = tempfile::tempdir().unwrap();
+    let body = config_text(&names, &[]).replace("NODE_TYPE = ra3.large", "NODE_TYPE = ra3 large");
+    let cfg = write_config(&dir, &body);
+    let out = run(&cfg, &["up"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("pipeline.cfg") && stderr.contains("[CLUSTER] NODE_TYPE"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`ra3 large` is not a node type"),
+        "{stderr}"
+    );
+
+    // Nothing was created: the same file fixed plans a role to *create*.
+    let fixed = write_config(&dir, &config_text(&names, &[]));
+    let out = run(&fixed, &["status"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.contains("absent") || l.contains("unknown")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn up_status_and_down_print_one_line_per_step() {
+    common::require_emulator();
+    let names = Names::new("cliup");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(&dir, &config_text(&names, &[]));
+
+    let out = run(&cfg, &["up"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("iam-role") && lines[0].contains("created"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("iam-policy") && lines[1].contains("created"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("cluster") && lines[2].contains("created — available at"),
+        "{stdout}"
+    );
+
+    let out = run(&cfg, &["up"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(stdout.matches("reused").count(), 3, "{stdout}");
+
+    let out = run(&cfg, &["status"]);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("role in-sync"), "{stdout}");
+
+    // No terminal and no --yes: refused, exit 3, nothing deleted.
+    let out = run(&cfg, &["down", "--with-iam"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    let out = run(&cfg, &["status"]);
+    assert!(text(&out).0.contains("available"));
+
+    let out = run(&cfg, &["down", "--with-iam", "--yes"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("cluster") && stdout.contains("deleted"),
+        "{stdout}"
+    );
+    let out = run(&cfg, &["status"]);
+    assert_eq!(text(&out).0.matches("absent").count(), 3);
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_s3-to-redshift"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for code in [
+        "0  success",
+        "2  bad command line",
+        "3  refused",
+        "4  AWS error",
+        "5  timed out",
+        "6  SQL failed",
+    ] {
+        assert!(stdout.contains(code), "{stdout}");
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_s3-to-redshift"))
+        .args(["--config", "/nonexistent/x.cfg", "plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read config file /nonexistent/x.cfg")
+    );
+}

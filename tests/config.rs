@@ -1,0 +1,589 @@
+//! Config parsing: every bad input gives a clear error naming the file,
+//! section and key; the classic `dwh.cfg` keys are understood; secrets stay
+//! out of `Debug` and errors. No AWS involved.
+
+use s3_to_redshift::config::{ClusterType, Config, DistStyle, LoadMode, OnExisting};
+use s3_to_redshift::error::ConfigError;
+
+const GOOD: &str = "
+[AWS]
+REGION = eu-west-1
+[IAM]
+ROLE_NAME = loader-role
+[CLUSTER]
+IDENTIFIER = warehouse
+NODE_TYPE = ra3.large
+DB_NAME = dev
+DB_USER = awsuser
+[S3]
+SOURCE = s3://my-bucket/in/sales.csv
+[TABLE]
+NAME = sales
+[COLUMNS]
+id = INTEGER NOT NULL
+amount = DECIMAL(10,2)
+";
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "my.cfg", None)
+}
+
+/// Replaces `from` in the good config by `to` and expects an error that
+/// mentions each of `needles`.
+fn expect_error(from: &str, to: &str, needles: &[&str]) {
+    assert!(GOOD.contains(from), "test bug: {from:?} not in GOOD");
+    let text = GOOD.replacen(from, to, 1);
+    let err = parse(&text)
+        .expect_err(&format!("{to:?} should be rejected"))
+        .to_string();
+    assert!(err.starts_with("my.cfg has 1 problem"), "{to:?}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{to:?}: expected {n:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn the_good_config_parses_with_defaults() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(c.aws.max_attempts, 5);
+    assert_eq!(c.iam.policy_name, "loader-role-s3-read");
+    assert_eq!(c.iam.on_existing, OnExisting::Reuse);
+    assert_eq!(c.cluster.cluster_type, ClusterType::SingleNode);
+    assert_eq!(c.cluster.num_nodes, 1);
+    assert_eq!(c.cluster.port, 5439);
+    assert!(!c.cluster.publicly_accessible, "private by default");
+    assert_eq!(c.table.dist_style, DistStyle::Auto);
+    assert_eq!(c.load.delimiter, ',');
+    assert_eq!(c.load.mode, LoadMode::Replace);
+    assert_eq!(c.load.max_errors, 0);
+    assert!(c.cluster.db_password.is_none());
+}
+
+#[test]
+fn each_bad_value_names_its_section_and_key() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "REGION = eu-west-1",
+            "REGION = Europe",
+            &["[AWS] REGION", "not an AWS region"],
+        ),
+        (
+            "ROLE_NAME = loader-role",
+            "ROLE_NAME = loader role",
+            &["[IAM] ROLE_NAME", "a space"],
+        ),
+        (
+            "ROLE_NAME = loader-role",
+            "ROLE_NAME = x;drop",
+            &["[IAM] ROLE_NAME", "`;`"],
+        ),
+        (
+            "ROLE_NAME = loader-role",
+            &format!("ROLE_NAME = {}", "r".repeat(65)),
+            &["[IAM] ROLE_NAME", "1 to 64"],
+        ),
+        (
+            "IDENTIFIER = warehouse",
+            "IDENTIFIER = 1warehouse",
+            &["[CLUSTER] IDENTIFIER", "starting with a letter"],
+        ),
+        (
+            "IDENTIFIER = warehouse",
+            "IDENTIFIER = ware--house",
+            &["[CLUSTER] IDENTIFIER", "`--`"],
+        ),
+        (
+            "IDENTIFIER = warehouse",
+            "IDENTIFIER = warehouse-",
+            &["[CLUSTER] IDENTIFIER"],
+        ),
+        (
+            "NODE_TYPE = ra3.large",
+            "NODE_TYPE = large",
+            &["[CLUSTER] NODE_TYPE", "not a node type"],
+        ),
+        (
+            "DB_NAME = dev",
+            "DB_NAME = dev-db",
+            &["[CLUSTER] DB_NAME", "not a valid database name"],
+        ),
+        (
+            "DB_USER = awsuser",
+            "DB_USER = aws user",
+            &["[CLUSTER] DB_USER", "not a valid user name"],
+        ),
+        (
+            "SOURCE = s3://my-bucket/in/sales.csv",
+            "SOURCE = https://my-bucket/in",
+            &["[S3] SOURCE", "not an S3 URI"],
+        ),
+        (
+            "SOURCE = s3://my-bucket/in/sales.csv",
+            "SOURCE = s3://My_Bucket/in",
+            &["[S3] SOURCE", "bucket name"],
+        ),
+        (
+            "SOURCE = s3://my-bucket/in/sales.csv",
+            "SOURCE = s3://my-bucket/it's.csv",
+            &["[S3] SOURCE", "`'`"],
+        ),
+        (
+            "SOURCE = s3://my-bucket/in/sales.csv",
+            "SOURCE = s3://my-bucket/in/*.csv",
+            &["[S3] SOURCE", "`*`"],
+        ),
+        (
+            "SOURCE = s3://my-bucket/in/sales.csv",
+            "SOURCE = s3://my-bucket/${aws:username}/",
+            &["[S3] SOURCE", "policy variable"],
+        ),
+        (
+            "NAME = sales",
+            "NAME = sales; DROP TABLE users",
+            &["[TABLE] NAME", "`;`"],
+        ),
+        ("NAME = sales", "NAME = a.b.c", &["[TABLE] NAME", "2 dots"]),
+        (
+            "NAME = sales",
+            "NAME = \"sales",
+            &["[TABLE] NAME", "must start with a letter"],
+        ),
+        (
+            "NAME = sales",
+            "NAME = ventes_été",
+            &["[TABLE] NAME", "non-ASCII"],
+        ),
+        (
+            "id = INTEGER NOT NULL",
+            "id = INTEGER); DROP TABLE x; --",
+            &["[COLUMNS] id", "not a Redshift column type"],
+        ),
+        (
+            "id = INTEGER NOT NULL",
+            "\"id\" = INTEGER",
+            &["[COLUMNS] \"id\"", "column name"],
+        ),
+        (
+            "amount = DECIMAL(10,2)",
+            "amount = DECIMAL(10,20)",
+            &["[COLUMNS] amount", "scale"],
+        ),
+        (
+            "amount = DECIMAL(10,2)",
+            "amount = VARCHAR(0)",
+            &["[COLUMNS] amount", "from 1 to 65535"],
+        ),
+        (
+            "amount = DECIMAL(10,2)",
+            "amount = DECIMAL(10,2)\nID = BIGINT",
+            &["[COLUMNS] ID", "listed twice"],
+        ),
+        (
+            "[AWS]",
+            "[AWS]\nMAX_ATTEMPTS = 0",
+            &["[AWS] MAX_ATTEMPTS", "from 1 to 20"],
+        ),
+        (
+            "[AWS]",
+            "[AWS]\nKEY = AKIAEXAMPLE",
+            &["[AWS] KEY", "both KEY and SECRET"],
+        ),
+        (
+            "[IAM]",
+            "[IAM]\nON_EXISTING = overwrite",
+            &["[IAM] ON_EXISTING", "reuse, replace or fail"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nCLUSTER_TYPE = multi-node",
+            &["[CLUSTER] NUM_NODES", "is missing", "2 or more"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nCLUSTER_TYPE = multi-node\nNUM_NODES = 1",
+            &["[CLUSTER] NUM_NODES", "at least 2"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nNUM_NODES = 4",
+            &["[CLUSTER] NUM_NODES", "single-node"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nCLUSTER_TYPE = dual",
+            &["[CLUSTER] CLUSTER_TYPE", "single-node` or `multi-node"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nPORT = 80",
+            &["[CLUSTER] PORT", "1150-65535"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nPORT = five",
+            &["[CLUSTER] PORT", "not a whole number"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nPUBLICLY_ACCESSIBLE = maybe",
+            &["[CLUSTER] PUBLICLY_ACCESSIBLE", "true or false"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nWAIT_TIMEOUT_SECS = -5",
+            &["[CLUSTER] WAIT_TIMEOUT_SECS"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nDB_PASSWORD = short",
+            &["[CLUSTER] DB_PASSWORD", "8 to 64"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nDB_PASSWORD = alllowercase1",
+            &["[CLUSTER] DB_PASSWORD", "upper-case"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nDB_PASSWORD = Has@Sign123",
+            &["[CLUSTER] DB_PASSWORD", "does not allow"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nDB_PASSWORD = Has Space123",
+            &["[CLUSTER] DB_PASSWORD", "does not allow"],
+        ),
+        (
+            "[CLUSTER]",
+            "[CLUSTER]\nIDENTIFER = x",
+            &["[CLUSTER] IDENTIFER", "did you mean `IDENTIFIER`"],
+        ),
+        (
+            "[TABLE]",
+            "[TABLE]\nDIST_KEY = ids",
+            &["[TABLE] DIST_KEY", "not a column", "did you mean `id`"],
+        ),
+        (
+            "[TABLE]",
+            "[TABLE]\nDIST_STYLE = KEY",
+            &["[TABLE] DIST_STYLE", "DIST_KEY is not set"],
+        ),
+        (
+            "[TABLE]",
+            "[TABLE]\nDIST_STYLE = RANDOM",
+            &["[TABLE] DIST_STYLE", "AUTO, EVEN, KEY or ALL"],
+        ),
+        (
+            "[TABLE]",
+            "[TABLE]\nDIST_STYLE = EVEN\nDIST_KEY = id",
+            &["[TABLE] DIST_STYLE", "must be KEY"],
+        ),
+        (
+            "[TABLE]",
+            "[TABLE]\nSORT_KEY = id, amout",
+            &[
+                "[TABLE] SORT_KEY",
+                "`amout` is not a column",
+                "did you mean `amount`",
+            ],
+        ),
+        (
+            "[TABLE]",
+            "[TABLE]\nNAME = other",
+            &["[TABLE] NAME", "given twice"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nDELIMITER = ,,\n[AWS]",
+            &["[LOAD] DELIMITER", "one character"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nQUOTE = ,\n[AWS]",
+            &["[LOAD] QUOTE", "same character as DELIMITER"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nFORMAT = PARQUET\n[AWS]",
+            &["[LOAD] FORMAT", "not supported"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nMODE = upsert\n[AWS]",
+            &["[LOAD] MODE", "replace or append"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nCOMPRESSION = rar\n[AWS]",
+            &["[LOAD] COMPRESSION", "gzip"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nIGNORE_HEADER = yes\n[AWS]",
+            &["[LOAD] IGNORE_HEADER", "not a whole number"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nEXPECTED_ROWS = many\n[AWS]",
+            &["[LOAD] EXPECTED_ROWS", "not a whole number"],
+        ),
+        (
+            "[AWS]",
+            "[REDSHIFT]\nX = 1\n[AWS]",
+            &["[REDSHIFT]", "unknown section"],
+        ),
+        (
+            "[AWS]",
+            "[CLUSTR]\nX = 1\n[AWS]",
+            &["[CLUSTR]", "did you mean `CLUSTER`"],
+        ),
+        (
+            "[AWS]",
+            "STRAY = 1\n[AWS]",
+            &["STRAY", "outside any section"],
+        ),
+    ];
+    for (from, to, needles) in cases {
+        expect_error(from, to, needles);
+    }
+}
+
+#[test]
+fn missing_keys_are_named_with_their_classic_alias() {
+    let err = parse(&GOOD.replace("IDENTIFIER = warehouse\n", ""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[CLUSTER] IDENTIFIER: is missing (or [DWH] DWH_CLUSTER_IDENTIFIER)"),
+        "{err}"
+    );
+    let err = parse(&GOOD.replace(
+        "[COLUMNS]\nid = INTEGER NOT NULL\namount = DECIMAL(10,2)\n",
+        "",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("[COLUMNS]: is missing or empty"), "{err}");
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = GOOD
+        .replace("REGION = eu-west-1", "REGION = nowhere")
+        .replace("NODE_TYPE = ra3.large", "NODE_TYPE = big")
+        .replace("NAME = sales", "NAME = 'x y'");
+    let err = parse(&text).unwrap_err();
+    let ConfigError::Invalid { problems, path } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(path.to_str(), Some("my.cfg"));
+    let keys: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.section.as_str(), p.key.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("AWS", "REGION"),
+            ("CLUSTER", "NODE_TYPE"),
+            ("TABLE", "NAME")
+        ]
+    );
+}
+
+#[test]
+fn malformed_ini_is_a_syntax_error_with_a_line() {
+    let err = parse("[AWS\nREGION = us-east-1\n").unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("my.cfg is not a valid INI file: line "),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_classic_dwh_cfg_keys_are_understood() {
+    let classic = "
+[AWS]
+REGION = us-west-2
+[DWH]
+DWH_CLUSTER_TYPE = multi-node
+DWH_NUM_NODES = 4
+DWH_NODE_TYPE = dc2.large
+DWH_IAM_ROLE_NAME = dwhRole
+DWH_CLUSTER_IDENTIFIER = dwhCluster
+DWH_DB = dwh
+DWH_DB_USER = dwhuser
+DWH_DB_PASSWORD = Passw0rd
+DWH_PORT = 5439
+[CLUSTER]
+HOST = ''
+[IAM_ROLE]
+ARN = ''
+[S3]
+LOG_DATA = 's3://udacity-dend/log_data'
+LOG_JSONPATH = 's3://udacity-dend/log_json_path.json'
+SONG_DATA = 's3://udacity-dend/song_data'
+SOURCE = LOG_DATA
+[TABLE]
+NAME = staging_events
+[COLUMNS]
+artist = VARCHAR(256)
+";
+    let c = Config::parse(classic, "dwh.cfg", None).unwrap();
+    assert_eq!(c.cluster.cluster_type, ClusterType::MultiNode);
+    assert_eq!(c.cluster.num_nodes, 4);
+    assert_eq!(c.cluster.node_type, "dc2.large");
+    assert_eq!(
+        c.cluster.identifier, "dwhcluster",
+        "stored lower-case, as Redshift does"
+    );
+    assert_eq!(c.cluster.db_name, "dwh");
+    assert_eq!(c.cluster.db_user, "dwhuser");
+    assert_eq!(c.cluster.port, 5439);
+    assert_eq!(c.iam.role_name, "dwhRole");
+    assert_eq!(c.s3.source.bucket, "udacity-dend");
+    assert_eq!(
+        c.s3.source.key, "log_data",
+        "SOURCE names a classic path key; quotes stripped"
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("[CLUSTER] HOST is ignored")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("[IAM_ROLE] ARN is ignored")),
+        "{:?}",
+        c.notes
+    );
+
+    // Several paths and no SOURCE: say which to choose from.
+    let err = Config::parse(&classic.replace("SOURCE = LOG_DATA\n", ""), "dwh.cfg", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[S3] SOURCE: is missing and [S3] lists several paths (LOG_DATA, LOG_JSONPATH, SONG_DATA)"), "{err}");
+
+    // Both spellings of one key: refuse rather than guess.
+    let twice = classic.replace("[TABLE]", "[CLUSTER]\nNODE_TYPE = ra3.large\n[TABLE]");
+    let err = Config::parse(&twice, "dwh.cfg", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[CLUSTER] NODE_TYPE: is given twice: also as [DWH] DWH_NODE_TYPE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_single_classic_path_is_the_source() {
+    let text = GOOD.replace(
+        "SOURCE = s3://my-bucket/in/sales.csv",
+        "SALES_DATA = 's3://my-bucket/in/'",
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.s3.source.to_string(), "s3://my-bucket/in/");
+    let bad = GOOD.replace(
+        "SOURCE = s3://my-bucket/in/sales.csv",
+        "SOURCE = s3://my-bucket/in/\nSOURC = s3://x",
+    );
+    let err = parse(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("[S3] SOURC") && err.contains("did you mean `SOURCE`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_password_never_shows_in_debug_or_errors() {
+    let secret = "Very-Secret-Passw0rd";
+    let text = GOOD.replace("[CLUSTER]", &format!("[CLUSTER]\nDB_PASSWORD = {secret}"));
+    let c = parse(&text).unwrap();
+    assert_eq!(c.cluster.db_password.as_ref().unwrap().expose(), secret);
+    assert!(
+        !format!("{c:?}").contains(secret),
+        "Debug leaks the password"
+    );
+
+    // An invalid password is reported without being repeated.
+    let bad = "Bad'Passw0rd'Here";
+    let err =
+        parse(&GOOD.replace("[CLUSTER]", &format!("[CLUSTER]\nDB_PASSWORD = {bad}"))).unwrap_err();
+    assert!(!err.to_string().contains("Bad'"), "{err}");
+    assert!(!format!("{err:?}").contains("Bad'"), "{err:?}");
+
+    // Access keys in the file are accepted, with a note, and hidden too.
+    let keys = GOOD.replace(
+        "[AWS]",
+        "[AWS]\nKEY = AKIAIOSFODNN7EXAMPLE\nSECRET = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    );
+    let c = parse(&keys).unwrap();
+    assert!(!format!("{c:?}").contains("wJalrXUtnFEMI"));
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("access keys in the file"))
+    );
+}
+
+#[test]
+fn the_environment_password_wins_over_the_file() {
+    let text = GOOD.replace("[CLUSTER]", "[CLUSTER]\nDB_PASSWORD = File-Passw0rd");
+    let c = Config::parse(&text, "my.cfg", Some("Env-Passw0rd".into())).unwrap();
+    assert_eq!(c.cluster.db_password.unwrap().expose(), "Env-Passw0rd");
+    let err = Config::parse(GOOD, "my.cfg", Some("weak".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("S3_TO_REDSHIFT_DB_PASSWORD") && !err.contains("weak"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keys_and_sections_are_case_insensitive_and_values_trimmed() {
+    let text = GOOD.replace("[AWS]\nREGION = eu-west-1", "[aws]\nregion =   eu-west-1  ");
+    assert_eq!(
+        parse(&text).unwrap().aws.region.as_deref(),
+        Some("eu-west-1")
+    );
+}
+
+#[test]
+fn load_options_parse() {
+    let text = format!(
+        "{GOOD}[LOAD]\nDELIMITER = \\t\nQUOTE = '\nIGNORE_HEADER = 2\nNULL_AS = \\N\nBLANKS_AS_NULL = yes\n\
+         COMPRESSION = GZIP\nMAX_ERRORS = 10\nMODE = append\nEXPECTED_ROWS = 42\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.load.delimiter, '\t');
+    assert_eq!(c.load.quote, '\'');
+    assert_eq!(c.load.ignore_header, 2);
+    assert_eq!(c.load.null_as.as_deref(), Some("\\N"));
+    assert!(c.load.blanks_as_null);
+    assert_eq!(c.load.max_errors, 10);
+    assert_eq!(c.load.mode, LoadMode::Append);
+    assert_eq!(c.load.expected_rows, Some(42));
+}
+
+#[test]
+fn the_shipped_examples_parse_and_hold_no_secrets() {
+    for file in ["examples/pipeline.cfg", "examples/dwh.cfg"] {
+        let text = std::fs::read_to_string(file).unwrap();
+        let c = Config::parse(&text, file, None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            c.cluster.db_password.is_none(),
+            "{file} must not hold a password"
+        );
+        assert!(
+            c.aws.static_credentials.is_none(),
+            "{file} must not hold access keys"
+        );
+    }
+}
