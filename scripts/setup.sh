@@ -18,12 +18,13 @@ case "${1:-moto}" in
     fi
     ;;
   localstack)
-    if [ ! -x "$ROOT/.venv-localstack/bin/python" ] || ! "$ROOT/.venv-localstack/bin/python" -c 'import localstack' 2>/dev/null; then
+    if [ ! -x "$ROOT/.venv-localstack/bin/python" ] || ! "$ROOT/.venv-localstack/bin/python" -c "from OpenSSL import crypto; import localstack; crypto.X509.add_extensions" 2>/dev/null; then
       log "installing LocalStack (community, no Docker) into .venv-localstack"
       python3 -m venv "$ROOT/.venv-localstack"
-      # 4.13.1 is the last release that runs on Python 3.11; cbor2 5.7 breaks it.
+      # 4.13.1 is the last release that runs on Python 3.11; cbor2 5.7 breaks it,
+      # and pyOpenSSL 26 dropped the X509.add_extensions its TLS set-up calls.
       "$ROOT/.venv-localstack/bin/pip" install --quiet --disable-pip-version-check \
-        'localstack-core[runtime]==4.13.1' 'cbor2<5.7' service_identity
+        'localstack-core[runtime]==4.13.1' 'cbor2<5.7' 'service_identity<26' 'pyOpenSSL<26'
     fi
     ;;
   *) die "unknown emulator '$1' (moto or localstack)" ;;
