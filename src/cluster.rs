@@ -11,7 +11,11 @@
 //! while it waits; a cluster takes minutes, and a silent terminal for ten
 //! minutes looks like a hang.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, not std's: the same in production, and under a paused test
+// clock the deadlines below advance with the sleeps instead of never.
+use tokio::time::Instant;
 
 use aws_sdk_redshift::Client;
 use aws_sdk_redshift::types::Tag;
@@ -166,19 +170,13 @@ pub fn plan(
 }
 
 /// Creates the cluster with the role attached and this tool's tag.
-///
-/// A role created seconds ago may not yet be visible to Redshift (IAM is
-/// eventually consistent), so an "invalid role" answer is retried with a
-/// bounded backoff instead of failing the run.
 pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &str) -> Result<()> {
     let password = settings
         .db_password
         .as_ref()
         .map(|p| p.expose().to_string())
         .unwrap_or_default();
-    let mut delay = Duration::from_secs(2);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    let send = || {
         let mut req = redshift
             .create_cluster()
             .cluster_identifier(&settings.identifier)
@@ -203,23 +201,46 @@ pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &st
         if settings.cluster_type == ClusterType::MultiNode {
             req = req.number_of_nodes(settings.num_nodes as i32);
         }
-        match req.send().await {
-            Ok(_) => return Ok(()),
+        req.send()
+    };
+    retry_while_role_propagates(send)
+        .await
+        .map_err(|e| Error::aws("Redshift", "CreateCluster", &settings.identifier, e))?;
+    Ok(())
+}
+
+/// How long a new IAM role is given to become visible to Redshift.
+const ROLE_PROPAGATION: Duration = Duration::from_secs(90);
+
+/// Runs `call` again while Redshift answers that the role is invalid, with a
+/// doubling delay, for at most [`ROLE_PROPAGATION`].
+///
+/// Why: IAM is eventually consistent. A role created a second ago may not yet
+/// be visible to Redshift, which then rejects it as invalid. Waiting a fixed
+/// time would slow every run; not waiting fails the first run after a create.
+/// Any other error is returned at once.
+async fn retry_while_role_propagates<T, E, R, F, Fut>(
+    mut call: F,
+) -> std::result::Result<T, aws_sdk_redshift::error::SdkError<E, R>>
+where
+    E: aws_sdk_redshift::error::ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+            Output = std::result::Result<T, aws_sdk_redshift::error::SdkError<E, R>>,
+        >,
+{
+    let mut delay = Duration::from_secs(2);
+    let deadline = Instant::now() + ROLE_PROPAGATION;
+    loop {
+        match call().await {
             Err(e) if role_not_ready(&e) && Instant::now() + delay < deadline => {
                 tracing::info!(
-                    "the new role is not visible to Redshift yet; retrying in {delay:?}"
+                    "the IAM role is not visible to Redshift yet; retrying in {delay:?}"
                 );
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
-            Err(e) => {
-                return Err(Error::aws(
-                    "Redshift",
-                    "CreateCluster",
-                    &settings.identifier,
-                    e,
-                ));
-            }
+            other => return other,
         }
     }
 }
@@ -237,15 +258,18 @@ where
             .is_some_and(|m| m.to_ascii_lowercase().contains("role"))
 }
 
-/// Attaches `role_arn` to an existing cluster.
+/// Attaches `role_arn` to an existing cluster (retried while a new role
+/// propagates, like [`create`]).
 pub async fn attach_role(redshift: &Client, identifier: &str, role_arn: &str) -> Result<()> {
-    redshift
-        .modify_cluster_iam_roles()
-        .cluster_identifier(identifier)
-        .add_iam_roles(role_arn)
-        .send()
-        .await
-        .map_err(|e| Error::aws("Redshift", "ModifyClusterIamRoles", identifier, e))?;
+    retry_while_role_propagates(|| {
+        redshift
+            .modify_cluster_iam_roles()
+            .cluster_identifier(identifier)
+            .add_iam_roles(role_arn)
+            .send()
+    })
+    .await
+    .map_err(|e| Error::aws("Redshift", "ModifyClusterIamRoles", identifier, e))?;
     Ok(())
 }
 

@@ -104,7 +104,7 @@ pub struct AwsSettings {
 /// An access key pair from the config file. `Debug` never shows the secret.
 #[derive(Clone, Debug)]
 pub struct StaticCredentials {
-    /// The access key id (not secret on its own, but we still shorten it in output).
+    /// The access key id (an identifier, not a secret).
     pub access_key_id: String,
     /// The secret access key.
     pub secret_access_key: Secret,

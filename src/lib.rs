@@ -48,6 +48,8 @@
 //! assert_eq!(cfg.cluster.identifier, "s3-to-redshift-demo");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod aws;
 pub mod cluster;
 pub mod config;

@@ -229,6 +229,11 @@ impl Pipeline {
             }
             (Action::Reuse, Some(state)) => {
                 if state.role_status(&role_arn).is_none() {
+                    // Redshift refuses to modify a cluster that is still
+                    // creating or modifying, so let it settle first.
+                    if state.status != "available" {
+                        cluster::wait_available(redshift, settings, None, observer).await?;
+                    }
                     cluster::attach_role(redshift, &settings.identifier, &role_arn).await?;
                 }
             }

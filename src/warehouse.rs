@@ -16,7 +16,11 @@
 //!   second query is needed to learn it.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, not std's: the same in production, and under a paused test
+// clock the deadlines below advance with the sleeps instead of never.
+use tokio::time::Instant;
 
 use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
