@@ -419,3 +419,100 @@ pub fn verify(cfg: &Config, loaded: i64, rows_in_table: i64) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra_load: &str) -> Config {
+        let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
+        let text = text.replace("[LOAD]\n", &format!("[LOAD]\n{extra_load}"));
+        // Drop the example's own values for keys the test sets.
+        let mut seen = std::collections::HashSet::new();
+        let text: String = text
+            .lines()
+            .filter(|l| {
+                let key = l.split('=').next().unwrap_or("").trim().to_string();
+                !l.contains('=') || seen.insert(key)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        Config::parse(&text, "t.cfg", None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/r";
+
+    #[test]
+    fn copy_lists_columns_and_escapes_every_literal() {
+        let c = cfg(
+            "DELIMITER = \\t\nQUOTE = '\nNULL_AS = \\N\nTIME_FORMAT = YYYY-MM-DD HH:MI:SS\nMAX_ERRORS = 5\nCOMPRESSION = gzip\n",
+        );
+        let sql = copy_sql(&c, &c.table.name, "eu-west-1", ROLE).unwrap();
+        assert_eq!(
+            sql,
+            "COPY \"public\".\"sales\" (\"sale_id\", \"sold_on\", \"region\", \"product\", \"quantity\", \"unit_price\")\n\
+             FROM 's3://s3-to-redshift-demo-data/sales/sales.csv'\n\
+             IAM_ROLE 'arn:aws:iam::123456789012:role/r'\n\
+             REGION 'eu-west-1'\n\
+             CSV DELIMITER '\\t' QUOTE AS '''' IGNOREHEADER 1 NULL AS '\\\\N' EMPTYASNULL \
+             DATEFORMAT 'auto' TIMEFORMAT 'YYYY-MM-DD HH:MI:SS' GZIP MAXERROR 5"
+        );
+    }
+
+    #[test]
+    fn the_bucket_region_wins_over_the_cluster_region() {
+        let mut c = cfg("");
+        c.s3.region = Some("ap-south-1".into());
+        let sql = copy_sql(&c, &c.table.name, "us-east-1", ROLE).unwrap();
+        assert!(sql.contains("REGION 'ap-south-1'"), "{sql}");
+    }
+
+    #[test]
+    fn a_hostile_value_stays_inside_its_literal() {
+        let mut c = cfg("");
+        c.load.null_as = Some("x'; DROP TABLE sales; --".into());
+        let sql = copy_sql(&c, &c.table.name, "us-east-1", ROLE).unwrap();
+        assert!(sql.contains("NULL AS 'x''; DROP TABLE sales; --'"), "{sql}");
+        c.load.null_as = Some("a\nb".into());
+        assert!(
+            copy_sql(&c, &c.table.name, "us-east-1", ROLE)
+                .unwrap_err()
+                .contains("control character")
+        );
+    }
+
+    #[test]
+    fn replace_mode_deletes_in_the_copys_transaction_and_append_does_not() {
+        let c = cfg("");
+        let stmts = statements(&c, "us-east-1", ROLE).unwrap();
+        assert!(stmts[0].starts_with("CREATE TABLE IF NOT EXISTS"));
+        assert_eq!(stmts[1], "DELETE FROM \"public\".\"sales\"");
+        assert!(stmts[2].starts_with("COPY"));
+        assert_eq!(stmts[3], "SELECT COUNT(*) FROM \"public\".\"sales\"");
+        let c = cfg("MODE = append\n");
+        let stmts = statements(&c, "us-east-1", ROLE).unwrap();
+        assert!(!stmts.iter().any(|s| s.starts_with("DELETE")));
+    }
+
+    #[test]
+    fn a_schema_other_than_public_is_created() {
+        let mut c = cfg("");
+        c.table.name = TableName::parse("staging.sales").unwrap();
+        assert_eq!(
+            create_schema_sql(&c.table).as_deref(),
+            Some("CREATE SCHEMA IF NOT EXISTS \"staging\"")
+        );
+        assert!(create_schema_sql(&cfg("").table).is_none());
+    }
+
+    #[test]
+    fn verification_catches_wrong_counts() {
+        let c = cfg("EXPECTED_ROWS = 10\n");
+        assert!(verify(&c, 10, 10).is_ok());
+        let err = verify(&c, 9, 9).unwrap_err().to_string();
+        assert!(err.contains("EXPECTED_ROWS says 10"), "{err}");
+        let c = cfg("MODE = append\n");
+        assert!(verify(&c, 10, 25).is_ok(), "append: older rows stay");
+        assert!(verify(&c, 10, 5).is_err());
+    }
+}
