@@ -1,0 +1,581 @@
+//! Statements and their life cycle: SUBMITTED → STARTED → FINISHED, FAILED
+//! or ABORTED, run in the background as the real service does.
+//!
+//! `ExecuteStatement` returns as soon as the statement is recorded; a task
+//! then waits for a connection slot (the semaphore bounds PostgreSQL
+//! connections, so a burst of statements queues instead of failing), runs the
+//! SQL and records the outcome. Clients see the states through
+//! `DescribeStatement`, exactly as against AWS.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Semaphore;
+use tokio_postgres::{CancelToken, Client, NoTls};
+
+use crate::aws::ControlPlane;
+use crate::copy;
+use crate::pg::{Cell, Pg, Target, TextParam, type_name};
+use crate::translate::{self, Kind};
+
+/// The largest result kept, as the real service caps results at 100 MB.
+pub const MAX_RESULT_BYTES: usize = 100 * 1024 * 1024;
+
+/// A statement's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Recorded, waiting to run.
+    Submitted,
+    /// Running.
+    Started,
+    /// Done.
+    Finished,
+    /// Ended with an error.
+    Failed,
+    /// Cancelled.
+    Aborted,
+}
+
+impl Status {
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Submitted => "SUBMITTED",
+            Status::Started => "STARTED",
+            Status::Finished => "FINISHED",
+            Status::Failed => "FAILED",
+            Status::Aborted => "ABORTED",
+        }
+    }
+
+    /// Whether the statement has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Finished | Status::Failed | Status::Aborted)
+    }
+}
+
+/// A column of a result.
+#[derive(Clone, Debug)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its type, as Redshift names it (`int4`, `varchar`, …).
+    pub type_name: String,
+}
+
+/// A finished statement's rows.
+#[derive(Clone, Debug, Default)]
+pub struct ResultData {
+    /// The columns.
+    pub columns: Vec<Column>,
+    /// The rows.
+    pub rows: Vec<Vec<Cell>>,
+    /// Approximate size in bytes.
+    pub size: usize,
+}
+
+/// One SQL statement (alone, or one of a batch).
+#[derive(Clone, Debug)]
+pub struct Sub {
+    /// `id` alone, or `id:n` in a batch.
+    pub id: String,
+    /// The SQL as sent.
+    pub sql: String,
+    /// Its state.
+    pub status: Status,
+    /// The error, when FAILED.
+    pub error: Option<String>,
+    /// Rows affected or returned; for COPY, rows loaded.
+    pub result_rows: i64,
+    /// Its rows, if it returned any.
+    pub result: Option<ResultData>,
+    /// The Redshift-style query id.
+    pub query_id: i64,
+    /// Epoch seconds.
+    pub created_at: f64,
+    /// Epoch seconds.
+    pub updated_at: f64,
+    /// Nanoseconds it ran.
+    pub duration_ns: i64,
+}
+
+/// A request as the Data API receives it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Where it runs.
+    pub target: Target,
+    /// The database.
+    pub database: String,
+    /// The database user, if given.
+    pub db_user: Option<String>,
+    /// One statement, or several for a batch.
+    pub sqls: Vec<String>,
+    /// Whether it came as `BatchExecuteStatement`.
+    pub is_batch: bool,
+    /// Named parameters.
+    pub params: Vec<(String, String)>,
+    /// The optional statement name.
+    pub statement_name: Option<String>,
+}
+
+/// A statement as stored.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    /// The id.
+    pub id: String,
+    /// What was asked.
+    pub request: Request,
+    /// Overall state.
+    pub status: Status,
+    /// The first error, when FAILED.
+    pub error: Option<String>,
+    /// The statements (one unless a batch).
+    pub subs: Vec<Sub>,
+    /// Epoch seconds.
+    pub created_at: f64,
+    /// Epoch seconds.
+    pub updated_at: f64,
+    /// Nanoseconds it ran.
+    pub duration_ns: i64,
+    /// The PostgreSQL backend pid, once started.
+    pub pid: i64,
+}
+
+impl Statement {
+    /// The statement's text as `DescribeStatement` shows it.
+    pub fn query_string(&self) -> String {
+        self.request.sqls.join("; ")
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Why a statement could not be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// The request is wrong (`ValidationException`).
+    #[error("{0}")]
+    Validation(String),
+    /// No such statement (`ResourceNotFoundException`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The sandbox or its back ends failed (`InternalServerException`).
+    #[error("{0}")]
+    Internal(String),
+}
+
+struct Running {
+    cancel: Option<CancelToken>,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// The statement engine.
+pub struct Engine {
+    /// PostgreSQL.
+    pub pg: Pg,
+    /// The Redshift control plane, IAM and S3 (the emulator).
+    pub aws: ControlPlane,
+    statements: Mutex<HashMap<String, Statement>>,
+    running: Mutex<HashMap<String, Running>>,
+    permits: Semaphore,
+    next_query_id: AtomicI64,
+}
+
+impl Engine {
+    /// An engine running at most `max_connections` statements at once.
+    pub fn new(pg: Pg, aws: ControlPlane, max_connections: usize) -> Self {
+        Self {
+            pg,
+            aws,
+            statements: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            permits: Semaphore::new(max_connections),
+            next_query_id: AtomicI64::new(1000),
+        }
+    }
+
+    /// A new Redshift-style query id.
+    pub fn query_id(&self) -> i64 {
+        self.next_query_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Checks the target, records the statement as SUBMITTED and starts it.
+    pub async fn submit(self: &Arc<Self>, request: Request) -> Result<Statement, Rejected> {
+        if request.sqls.is_empty() || request.sqls.iter().any(|s| s.trim().is_empty()) {
+            return Err(Rejected::Validation("SQL must not be empty".into()));
+        }
+        if let Target::Cluster(id) = &request.target {
+            self.aws.check_cluster(id).await?;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let t = now();
+        let subs = request
+            .sqls
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| Sub {
+                id: if request.is_batch {
+                    format!("{id}:{}", i + 1)
+                } else {
+                    id.clone()
+                },
+                sql: sql.clone(),
+                status: Status::Submitted,
+                error: None,
+                result_rows: -1,
+                result: None,
+                query_id: 0,
+                created_at: t,
+                updated_at: t,
+                duration_ns: 0,
+            })
+            .collect();
+        let st = Statement {
+            id: id.clone(),
+            request,
+            status: Status::Submitted,
+            error: None,
+            subs,
+            created_at: t,
+            updated_at: t,
+            duration_ns: 0,
+            pid: 0,
+        };
+        self.statements
+            .lock()
+            .unwrap()
+            .insert(id.clone(), st.clone());
+        self.running.lock().unwrap().insert(
+            id.clone(),
+            Running {
+                cancel: None,
+                cancelled: Arc::new(AtomicBool::new(false)),
+            },
+        );
+        let engine = Arc::clone(self);
+        tokio::spawn(async move { engine.run(id).await });
+        Ok(st)
+    }
+
+    /// A copy of a statement (by its id or a batch sub-statement's id).
+    pub fn get(&self, id: &str) -> Result<Statement, Rejected> {
+        let base = id.split(':').next().unwrap_or(id);
+        self.statements
+            .lock()
+            .unwrap()
+            .get(base)
+            .cloned()
+            .ok_or_else(|| Rejected::NotFound(format!("Query does not exist: {id}")))
+    }
+
+    /// Every statement, newest first.
+    pub fn list(&self) -> Vec<Statement> {
+        let mut all: Vec<Statement> = self.statements.lock().unwrap().values().cloned().collect();
+        all.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+        all
+    }
+
+    /// Cancels a statement that has not ended.
+    pub async fn cancel(&self, id: &str) -> Result<(), Rejected> {
+        let st = self.get(id)?;
+        if st.status.is_final() {
+            return Err(Rejected::Validation(format!(
+                "Could not cancel a query that is already in {} state with ID: {id}",
+                st.status.as_str()
+            )));
+        }
+        let token = {
+            let running = self.running.lock().unwrap();
+            let Some(r) = running.get(&st.id) else {
+                return Ok(());
+            };
+            r.cancelled.store(true, Ordering::SeqCst);
+            r.cancel.clone()
+        };
+        if let Some(token) = token {
+            // Ask PostgreSQL to stop the running query; the runner then sees
+            // the cancellation error and records ABORTED.
+            if let Err(e) = token.cancel_query(NoTls).await {
+                tracing::warn!("cancel of {id} failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut Statement)) {
+        if let Some(st) = self.statements.lock().unwrap().get_mut(id) {
+            f(st);
+            st.updated_at = now();
+        }
+    }
+
+    fn cancelled(&self, id: &str) -> Arc<AtomicBool> {
+        self.running
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|r| Arc::clone(&r.cancelled))
+            .unwrap_or_default()
+    }
+
+    async fn run(self: Arc<Self>, id: String) {
+        let started = Instant::now();
+        let _permit = self.permits.acquire().await.expect("semaphore open");
+        let cancelled = self.cancelled(&id);
+        let st = match self.get(&id) {
+            Ok(st) => st,
+            Err(_) => return,
+        };
+        if cancelled.load(Ordering::SeqCst) {
+            self.finish_all(&id, Status::Aborted, None, started);
+            return;
+        }
+        self.update(&id, |s| s.status = Status::Started);
+        let req = st.request.clone();
+        let client = match self.open(&req).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.finish_all(&id, Status::Failed, Some(e), started);
+                return;
+            }
+        };
+        if let Some(r) = self.running.lock().unwrap().get_mut(&id) {
+            r.cancel = Some(client.cancel_token());
+        }
+        let pid: i64 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map(|r| r.get::<_, i32>(0).into())
+            .unwrap_or(0);
+        self.update(&id, |s| s.pid = pid);
+
+        let ctx = Context {
+            engine: &self,
+            request: &req,
+            cancelled: &cancelled,
+            statement_id: &id,
+        };
+        if req.is_batch {
+            // A batch is one transaction: all or nothing, as in Redshift.
+            if let Err(e) = client.batch_execute("BEGIN").await {
+                self.finish_all(&id, Status::Failed, Some(pg_message(&e)), started);
+                return;
+            }
+        }
+        let mut failure: Option<(Status, String)> = None;
+        for (i, sub) in st.subs.iter().enumerate() {
+            if failure.is_some() {
+                self.set_sub(&id, i, Status::Aborted, None, -1, None, 0, 0);
+                continue;
+            }
+            self.set_sub(&id, i, Status::Started, None, -1, None, 0, 0);
+            let query_id = self.query_id();
+            let t0 = Instant::now();
+            let outcome = execute_one(&ctx, &client, &sub.sql, query_id).await;
+            let dur = t0.elapsed().as_nanos() as i64;
+            match outcome {
+                Ok((rows, result)) => {
+                    self.set_sub(&id, i, Status::Finished, None, rows, result, query_id, dur)
+                }
+                Err(e) => {
+                    let status = if cancelled.load(Ordering::SeqCst) {
+                        Status::Aborted
+                    } else {
+                        Status::Failed
+                    };
+                    self.set_sub(&id, i, status, Some(e.clone()), -1, None, query_id, dur);
+                    failure = Some((status, e));
+                }
+            }
+        }
+        if req.is_batch {
+            let end = if failure.is_some() {
+                "ROLLBACK"
+            } else {
+                "COMMIT"
+            };
+            if let Err(e) = client.batch_execute(end).await {
+                failure.get_or_insert((Status::Failed, pg_message(&e)));
+            }
+        }
+        let elapsed = started.elapsed().as_nanos() as i64;
+        self.update(&id, |s| {
+            s.duration_ns = elapsed;
+            match failure {
+                None => s.status = Status::Finished,
+                Some((status, e)) => {
+                    s.status = status;
+                    s.error = Some(e);
+                }
+            }
+        });
+        self.running.lock().unwrap().remove(&id);
+    }
+
+    async fn open(&self, req: &Request) -> Result<Client, String> {
+        let db = self
+            .pg
+            .ensure_database(&req.target, &req.database)
+            .await
+            .map_err(|e| format!("sandbox: cannot prepare database {}: {e}", req.database))?;
+        self.pg.connect(&db).await.map_err(|e| pg_message(&e))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_sub(
+        &self,
+        id: &str,
+        i: usize,
+        status: Status,
+        error: Option<String>,
+        rows: i64,
+        result: Option<ResultData>,
+        query_id: i64,
+        duration_ns: i64,
+    ) {
+        self.update(id, |s| {
+            if let Some(sub) = s.subs.get_mut(i) {
+                sub.status = status;
+                sub.error = error;
+                sub.result_rows = rows;
+                sub.result = result;
+                if query_id != 0 {
+                    sub.query_id = query_id;
+                }
+                sub.duration_ns = duration_ns;
+                sub.updated_at = now();
+            }
+        });
+    }
+
+    fn finish_all(&self, id: &str, status: Status, error: Option<String>, started: Instant) {
+        self.update(id, |s| {
+            s.status = status;
+            s.error = error.clone();
+            s.duration_ns = started.elapsed().as_nanos() as i64;
+            for sub in &mut s.subs {
+                sub.status = status;
+                sub.error = error.clone();
+            }
+        });
+        self.running.lock().unwrap().remove(id);
+    }
+}
+
+/// What one statement needs while it runs.
+pub struct Context<'a> {
+    /// The engine (for query ids, AWS and PostgreSQL).
+    pub engine: &'a Engine,
+    /// The request.
+    pub request: &'a Request,
+    /// Set when the statement is cancelled.
+    pub cancelled: &'a AtomicBool,
+    /// The statement id.
+    pub statement_id: &'a str,
+}
+
+/// `ERROR: <message>` as Redshift reports a failed statement.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("ERROR: {}", db.message()),
+        None => format!("ERROR: {e}"),
+    }
+}
+
+/// Runs one SQL statement; returns rows affected (or returned) and the rows.
+async fn execute_one(
+    ctx: &Context<'_>,
+    client: &Client,
+    sql: &str,
+    query_id: i64,
+) -> Result<(i64, Option<ResultData>), String> {
+    let mut tokens = translate::tokenize(sql).map_err(|e| format!("ERROR: syntax error: {e}"))?;
+    let sig = translate::significant(&tokens);
+    let first = sig
+        .first()
+        .map(|t| t.text.to_ascii_lowercase())
+        .unwrap_or_default();
+    if first == "copy" {
+        return copy::run(ctx, client, &tokens, query_id)
+            .await
+            .map(|n| (n, None));
+    }
+    if first == "unload" {
+        return Err("ERROR: UNLOAD is not supported by the sandbox".into());
+    }
+    if sig
+        .iter()
+        .filter(|t| t.kind == Kind::Punct && t.text == ";")
+        .count()
+        > 0
+        && sig.iter().rposition(|t| t.text == ";") != Some(sig.len() - 1)
+    {
+        return Err(
+            "ERROR: ExecuteStatement runs one statement; use BatchExecuteStatement for several"
+                .into(),
+        );
+    }
+    for note in translate::translate_ddl(&mut tokens) {
+        tracing::info!(
+            "statement {}: {note} (Redshift-only, no effect on PostgreSQL)",
+            ctx.statement_id
+        );
+    }
+    let names = translate::number_params(&mut tokens);
+    let mut params = Vec::new();
+    for name in &names {
+        match ctx.request.params.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => params.push(TextParam(v.clone())),
+            None => return Err(format!("ERROR: no value for parameter :{name}")),
+        }
+    }
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+        .iter()
+        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let pg_sql = translate::render(&tokens);
+    let stmt = client.prepare(&pg_sql).await.map_err(|e| pg_message(&e))?;
+    if stmt.columns().is_empty() {
+        let n = client
+            .execute(&stmt, &refs)
+            .await
+            .map_err(|e| pg_message(&e))?;
+        return Ok((n as i64, None));
+    }
+    let rows = client
+        .query(&stmt, &refs)
+        .await
+        .map_err(|e| pg_message(&e))?;
+    let mut data = ResultData {
+        columns: stmt
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name().to_string(),
+                type_name: type_name(c.type_()),
+            })
+            .collect(),
+        rows: Vec::with_capacity(rows.len()),
+        size: 0,
+    };
+    for row in &rows {
+        let mut cells = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            let cell: Cell = row.try_get(i).map_err(|e| format!("ERROR: {e}"))?;
+            data.size += cell.size();
+            cells.push(cell);
+        }
+        if data.size > MAX_RESULT_BYTES {
+            return Err("ERROR: the query result exceeds the Data API's 100 MB limit".into());
+        }
+        data.rows.push(cells);
+    }
+    Ok((data.rows.len() as i64, Some(data)))
+}

@@ -1,0 +1,71 @@
+//! `redshift-sandbox`: serve the Redshift Data API on 127.0.0.1.
+//!
+//! The PostgreSQL server and the AWS emulator must already run;
+//! `scripts/sandbox.sh start` starts all three together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Parser;
+use redshift_sandbox::aws::ControlPlane;
+use redshift_sandbox::engine::Engine;
+use redshift_sandbox::pg::Pg;
+
+/// A local Redshift Data API backed by PostgreSQL.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Where to listen. Loopback only: requests are not authenticated.
+    #[arg(long, default_value = "127.0.0.1:0", env = "SANDBOX_LISTEN")]
+    listen: SocketAddr,
+    /// The PostgreSQL server, as a libpq connection string without dbname.
+    #[arg(
+        long,
+        env = "SANDBOX_POSTGRES",
+        default_value = "host=127.0.0.1 port=5432 user=postgres"
+    )]
+    postgres: String,
+    /// At most this many statements run at once; more wait as SUBMITTED.
+    #[arg(long, default_value_t = 32)]
+    max_connections: usize,
+    /// Write the bound port to this file once listening (for scripts).
+    #[arg(long)]
+    port_file: Option<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if !args.listen.ip().is_loopback() {
+        return Err(format!(
+            "refusing to listen on {}: the sandbox has no authentication; use a 127.0.0.1 address",
+            args.listen
+        )
+        .into());
+    }
+    // Fail early and clearly if PostgreSQL is not there.
+    let pg = Pg::new(args.postgres.clone());
+    pg.connect("postgres")
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL ({}): {e}", args.postgres))?;
+    let aws = ControlPlane::from_env().await;
+    let engine = Arc::new(Engine::new(pg, aws, args.max_connections));
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    if let Some(f) = &args.port_file {
+        std::fs::write(f, addr.port().to_string())?;
+    }
+    tracing::info!("Redshift Data API sandbox listening on http://{addr}");
+    axum::serve(listener, redshift_sandbox::api::router(engine))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

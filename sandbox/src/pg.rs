@@ -1,0 +1,276 @@
+//! The PostgreSQL side: one database per Redshift cluster (or workgroup) and
+//! database, connections to it, and values in and out.
+//!
+//! Each cluster's databases live in their own PostgreSQL database so that two
+//! clusters in one tutorial cannot see each other's tables, as on AWS. Every
+//! such database gets a `sandbox_sys` schema holding `stl_load_errors` and
+//! `sys_load_error_detail`, on its search path, so the queries readers copy
+//! from the Redshift documentation work unchanged.
+
+use std::collections::HashSet;
+use std::error::Error as StdError;
+
+use bytes::BytesMut;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use tokio::sync::Mutex;
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls};
+
+/// Where a statement runs, as the Data API names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A provisioned cluster.
+    Cluster(String),
+    /// A Serverless workgroup.
+    Workgroup(String),
+}
+
+impl Target {
+    /// The identifier or workgroup name.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Cluster(n) | Target::Workgroup(n) => n,
+        }
+    }
+
+    fn prefix(&self) -> String {
+        let (kind, name) = match self {
+            Target::Cluster(n) => ("c", n),
+            Target::Workgroup(n) => ("w", n),
+        };
+        format!(
+            "rs_{kind}_{}__",
+            name.to_ascii_lowercase().replace('-', "_")
+        )
+    }
+
+    /// The PostgreSQL database holding `database` of this target.
+    pub fn pg_database(&self, database: &str) -> String {
+        let name = format!("{}{}", self.prefix(), database.to_ascii_lowercase());
+        if name.len() <= 63 {
+            return name;
+        }
+        // PostgreSQL names stop at 63 bytes; keep them unique with a hash.
+        let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        format!("{}_{hash:016x}", &name[..46])
+    }
+
+    /// The Redshift database name for a PostgreSQL database of this target.
+    pub fn database_of(&self, pg_name: &str) -> Option<String> {
+        pg_name.strip_prefix(&self.prefix()).map(str::to_string)
+    }
+}
+
+/// The set-up every target database gets.
+const INIT_SQL: &str = "
+CREATE SCHEMA IF NOT EXISTS sandbox_sys;
+CREATE TABLE IF NOT EXISTS sandbox_sys.stl_load_errors (
+  userid integer, slice integer, tbl integer, starttime timestamp, session integer,
+  query integer, filename character(256), line_number bigint, colname character(127),
+  type character(10), col_length character(10), position integer,
+  raw_line character(1024), raw_field_value character(1024), err_code integer,
+  err_reason character(100), is_partial integer, start_offset bigint);
+CREATE TABLE IF NOT EXISTS sandbox_sys.sys_load_error_detail (
+  user_id integer, query_id bigint, transaction_id bigint, session_id integer,
+  database_name character(64), table_id integer, start_time timestamp,
+  file_name character(256), line_number bigint, column_name character(127),
+  column_type character(10), column_length character(10), position integer,
+  error_code integer, error_message character(512));
+";
+
+/// Connections to the PostgreSQL server.
+pub struct Pg {
+    /// `host=… port=… user=…`, without a database.
+    base: String,
+    /// Databases known to exist, so each is checked once.
+    ready: Mutex<HashSet<String>>,
+}
+
+/// A boxed error from the driver or our own checks.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl Pg {
+    /// `base` is a libpq-style connection string without `dbname`.
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            ready: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Opens a connection to `dbname`; the connection's driver task runs in
+    /// the background until the client is dropped.
+    pub async fn connect(&self, dbname: &str) -> Result<Client, tokio_postgres::Error> {
+        let (client, conn) =
+            tokio_postgres::connect(&format!("{} dbname={dbname}", self.base), NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("postgres connection closed: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Makes sure the PostgreSQL database for `target`/`database` exists and
+    /// is set up; returns its name.
+    pub async fn ensure_database(
+        &self,
+        target: &Target,
+        database: &str,
+    ) -> Result<String, BoxError> {
+        let name = target.pg_database(database);
+        let mut ready = self.ready.lock().await;
+        if ready.contains(&name) {
+            return Ok(name);
+        }
+        let admin = self.connect("postgres").await?;
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
+        if !exists {
+            // CREATE DATABASE takes no parameters; the name is built from
+            // validated parts above and quoted here.
+            admin
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .await?;
+            tracing::info!(
+                "created PostgreSQL database {name} for {} database {database}",
+                target.name()
+            );
+        }
+        let db = self.connect(&name).await?;
+        db.batch_execute(INIT_SQL).await?;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, sandbox_sys"
+            ))
+            .await?;
+        ready.insert(name.clone());
+        Ok(name)
+    }
+
+    /// The Redshift databases of `target` that exist.
+    pub async fn list_databases(&self, target: &Target) -> Result<Vec<String>, BoxError> {
+        let admin = self.connect("postgres").await?;
+        let rows = admin
+            .query("SELECT datname FROM pg_database ORDER BY datname", &[])
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| target.database_of(r.get::<_, &str>(0)))
+            .collect())
+    }
+}
+
+/// A parameter value sent as text: PostgreSQL parses it as whatever type the
+/// statement needs, as Redshift does with the Data API's string parameters.
+#[derive(Debug)]
+pub struct TextParam(pub String);
+
+impl ToSql for TextParam {
+    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+    fn encode_format(&self, _ty: &Type) -> Format {
+        Format::Text
+    }
+    to_sql_checked!();
+}
+
+/// One result value, typed as the Data API reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// NULL.
+    Null,
+    /// Integers.
+    Long(i64),
+    /// Floats.
+    Double(f64),
+    /// Booleans.
+    Bool(bool),
+    /// Everything else, as text: DECIMAL, dates, times, strings, JSON.
+    Text(String),
+}
+
+impl Cell {
+    /// The value as CSV would show it (for `GetStatementResultV2`).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Cell::Null => None,
+            Cell::Long(v) => Some(v.to_string()),
+            Cell::Double(v) => Some(v.to_string()),
+            Cell::Bool(v) => Some(if *v { "t" } else { "f" }.to_string()),
+            Cell::Text(s) => Some(s.clone()),
+        }
+    }
+
+    /// Rough size in bytes, for the result-size cap.
+    pub fn size(&self) -> usize {
+        match self {
+            Cell::Text(s) => s.len() + 8,
+            _ => 8,
+        }
+    }
+}
+
+impl<'a> FromSql<'a> for Cell {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(match *ty {
+            Type::INT2 => Cell::Long(i16::from_sql(ty, raw)?.into()),
+            Type::INT4 => Cell::Long(i32::from_sql(ty, raw)?.into()),
+            Type::INT8 => Cell::Long(i64::from_sql(ty, raw)?),
+            Type::OID => Cell::Long(u32::from_sql(ty, raw)?.into()),
+            Type::FLOAT4 => Cell::Double(f32::from_sql(ty, raw)?.into()),
+            Type::FLOAT8 => Cell::Double(f64::from_sql(ty, raw)?),
+            Type::BOOL => Cell::Bool(bool::from_sql(ty, raw)?),
+            Type::NUMERIC => Cell::Text(Decimal::from_sql(ty, raw)?.to_string()),
+            Type::DATE => Cell::Text(NaiveDate::from_sql(ty, raw)?.format("%Y-%m-%d").to_string()),
+            Type::TIMESTAMP => Cell::Text(
+                NaiveDateTime::from_sql(ty, raw)?
+                    .format("%Y-%m-%d %H:%M:%S%.f")
+                    .to_string(),
+            ),
+            Type::TIMESTAMPTZ => Cell::Text(
+                DateTime::<Utc>::from_sql(ty, raw)?
+                    .format("%Y-%m-%d %H:%M:%S%.f+00")
+                    .to_string(),
+            ),
+            Type::TIME => Cell::Text(
+                NaiveTime::from_sql(ty, raw)?
+                    .format("%H:%M:%S%.f")
+                    .to_string(),
+            ),
+            Type::JSON | Type::JSONB => {
+                Cell::Text(serde_json::Value::from_sql(ty, raw)?.to_string())
+            }
+            ref t if <String as FromSql>::accepts(t) => Cell::Text(String::from_sql(ty, raw)?),
+            ref t => {
+                return Err(
+                    format!("the sandbox cannot return values of type {}", t.name()).into(),
+                );
+            }
+        })
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<Self, BoxError> {
+        Ok(Cell::Null)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
+/// The Data API's name for a PostgreSQL type (Redshift reports the same
+/// internal names: `int4`, `varchar`, `numeric`, …).
+pub fn type_name(ty: &Type) -> String {
+    ty.name().to_string()
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The whole local stack for the tutorial's last steps: a throw-away
+# PostgreSQL server, the AWS emulator (moto by default) and the Redshift Data
+# API sandbox, all on 127.0.0.1.
+#   scripts/sandbox.sh start   starts what is not running; prints the environment
+#   scripts/sandbox.sh stop    stops all three
+#   scripts/sandbox.sh env     prints the environment again
+# Use it with:  eval "$(scripts/sandbox.sh start)"
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+emulator=${S2R_EMULATOR:-moto}
+PGDIR="$RUN_DIR/postgres"
+pg_pidfile="$RUN_DIR/postgres.port"
+sb_pidfile="$RUN_DIR/sandbox.pid"
+sb_envfile="$RUN_DIR/sandbox.env"
+
+# PostgreSQL refuses to run as root; as root we run it as the `postgres`
+# user that Debian's package creates.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bin() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+install_postgres() {
+  if ! pg_bin >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "PostgreSQL is needed: sudo apt-get install postgresql"
+    log "installing PostgreSQL (Debian package postgresql)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  pg_bin >/dev/null || die "PostgreSQL binaries not found under /usr/lib/postgresql"
+}
+
+pg_running() { [ -f "$PGDIR/postmaster.pid" ] && kill -0 "$(head -1 "$PGDIR/postmaster.pid")" 2>/dev/null; }
+
+start_postgres() {
+  install_postgres
+  local bin; bin=$(pg_bin)
+  if ! pg_running; then
+    rm -rf "$PGDIR"
+    mkdir -p "$PGDIR"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDIR"
+    chmod 700 "$PGDIR"
+    as_pg "$bin/initdb" -D "$PGDIR" -U postgres --auth=trust --no-sync >"$RUN_DIR/initdb.log" 2>&1 \
+      || { cat "$RUN_DIR/initdb.log" >&2; die "initdb failed"; }
+    local port; port=$(free_port)
+    # Loopback only, the socket in the data folder (not /var/run), and
+    # enough connections for the sandbox's pool plus the tests' own.
+    as_pg "$bin/pg_ctl" -D "$PGDIR" -l "$PGDIR/server.log" -w \
+      -o "-h 127.0.0.1 -p $port -k $PGDIR -c max_connections=200 -c fsync=off" start >/dev/null \
+      || { tail -20 "$PGDIR/server.log" >&2; die "PostgreSQL did not start"; }
+    echo "$port" >"$pg_pidfile"
+    log "PostgreSQL listening on 127.0.0.1:$port (data in $PGDIR)"
+  fi
+}
+
+stop_postgres() {
+  if pg_running; then
+    as_pg "$(pg_bin)/pg_ctl" -D "$PGDIR" -m fast -w stop >/dev/null || true
+    log "PostgreSQL stopped"
+  fi
+  rm -rf "$PGDIR" "$pg_pidfile"
+}
+
+sb_running() { [ -f "$sb_pidfile" ] && kill -0 "$(cat "$sb_pidfile")" 2>/dev/null; }
+
+start() {
+  start_postgres
+  eval "$("$ROOT/scripts/emulator.sh" start "$emulator")"
+  if ! sb_running; then
+    cargo build --locked --quiet -p redshift-sandbox
+    rm -f "$RUN_DIR/sandbox.port"
+    "$ROOT/target/debug/redshift-sandbox" --listen 127.0.0.1:0 --port-file "$RUN_DIR/sandbox.port" \
+      --postgres "host=127.0.0.1 port=$(cat "$pg_pidfile") user=postgres" >"$RUN_DIR/sandbox.log" 2>&1 &
+    echo $! >"$sb_pidfile"
+    for _ in $(seq 100); do [ -s "$RUN_DIR/sandbox.port" ] && break; sb_running || break; sleep 0.1; done
+    [ -s "$RUN_DIR/sandbox.port" ] || { tail -20 "$RUN_DIR/sandbox.log" >&2; die "the sandbox did not start"; }
+    log "Redshift Data API sandbox listening on 127.0.0.1:$(cat "$RUN_DIR/sandbox.port") (pid $(cat "$sb_pidfile"))"
+  fi
+  { "$ROOT/scripts/emulator.sh" env "$emulator"
+    echo "export AWS_ENDPOINT_URL_REDSHIFT_DATA=http://127.0.0.1:$(cat "$RUN_DIR/sandbox.port")"
+    echo "export S2R_SANDBOX_POSTGRES='host=127.0.0.1 port=$(cat "$pg_pidfile") user=postgres'"
+  } >"$sb_envfile"
+  cat "$sb_envfile"
+}
+
+stop() {
+  if sb_running; then
+    local pid; pid=$(cat "$sb_pidfile")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "sandbox stopped (pid $pid)"
+  fi
+  rm -f "$sb_pidfile" "$sb_envfile" "$RUN_DIR/sandbox.port"
+  stop_postgres
+  "$ROOT/scripts/emulator.sh" stop "$emulator"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  env) sb_running || die "the sandbox is not running; run: scripts/sandbox.sh start"; cat "$sb_envfile" ;;
+  *) die "usage: scripts/sandbox.sh start|stop|env" ;;
+esac
