@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# The pipeline end to end against a local AWS emulator (moto), no AWS account
-# needed: upload the sample CSV to the emulator's S3, then plan, up (twice, to
-# show that a re-run reuses everything), status, and down.
+# The pipeline end to end on this machine, no AWS account needed: the AWS
+# emulator (moto) stands in for IAM, S3 and the Redshift control plane, and
+# the sandbox runs the SQL on PostgreSQL. Uploads the sample CSV, then runs
+# plan, up (twice: the second run reuses everything), load (the rows come
+# back), status, and down.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-emulator=${S2R_EMULATOR:-moto}
-if ! "$ROOT/scripts/emulator.sh" env "$emulator" >/dev/null 2>&1; then
-  trap '"$ROOT/scripts/emulator.sh" stop "$emulator"' EXIT
+if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
+  trap '"$ROOT/scripts/sandbox.sh" stop' EXIT
 fi
-eval "$("$ROOT/scripts/emulator.sh" start "$emulator")"
+eval "$("$ROOT/scripts/sandbox.sh" start)"
 
 # The password is made up for this run and passed in the environment: the
 # config file never holds one.
 S3_TO_REDSHIFT_DB_PASSWORD="Demo-$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
 export S3_TO_REDSHIFT_DB_PASSWORD
 
-log "building s3-to-redshift"
 cargo build --locked --quiet
 cli() {
   printf '\n$ s3-to-redshift --config examples/pipeline.cfg %s\n' "$*"
@@ -37,6 +37,6 @@ PY
 cli plan
 cli up
 cli up
+cli load
 cli status
 cli down --with-iam --yes
-cli status

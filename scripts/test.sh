@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against a local AWS emulator that this script
-# starts and stops: moto by default, LocalStack with S2R_EMULATOR=localstack.
+# Runs the whole test suite against the local stack that this script starts
+# and stops: PostgreSQL, the AWS emulator (moto by default, LocalStack with
+# S2R_EMULATOR=localstack) and the Redshift Data API sandbox.
 # Extra arguments go to `cargo test` (e.g. a test name).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-emulator=${S2R_EMULATOR:-moto}
-# Stop the emulator afterwards only if this script started it.
-if ! "$ROOT/scripts/emulator.sh" env "$emulator" >/dev/null 2>&1; then
-  trap '"$ROOT/scripts/emulator.sh" stop "$emulator"' EXIT
+# Stop the stack afterwards only if this script started it.
+if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
+  trap '"$ROOT/scripts/sandbox.sh" stop' EXIT
 fi
-eval "$("$ROOT/scripts/emulator.sh" start "$emulator")"
-log "running the tests against $emulator at $AWS_ENDPOINT_URL"
-cargo test --locked "$@"
+eval "$("$ROOT/scripts/sandbox.sh" start)"
+log "running the tests against $S2R_EMULATOR at $AWS_ENDPOINT_URL and the sandbox at $AWS_ENDPOINT_URL_REDSHIFT_DATA"
+cargo test --locked --workspace "$@"

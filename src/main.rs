@@ -17,6 +17,9 @@ use s3_to_redshift::pipeline::DownOptions;
 use s3_to_redshift::report::{Observer, StepReport};
 use s3_to_redshift::{Error, Pipeline};
 
+/// How many rows `load` shows after loading.
+const PREVIEW_ROWS: u32 = 10;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -157,6 +160,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
             for rejected in &report.rejected {
                 println!("rejected: {rejected}");
             }
+            let rows = pipeline.preview(PREVIEW_ROWS).await?;
+            println!("\nThe first rows of {}:\n{rows}", pipeline.cfg.table.name);
         }
         Command::Status => {
             for line in pipeline.status().await? {

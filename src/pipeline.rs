@@ -306,6 +306,17 @@ impl Pipeline {
         Ok(report)
     }
 
+    /// The first `limit` rows of the table, ordered by its first column: what
+    /// a reader wants to see after a load.
+    pub async fn preview(&self, limit: u32) -> Result<crate::warehouse::ResultSet> {
+        let first = &self.cfg.table.columns[0].name;
+        let sql = format!(
+            "SELECT * FROM {} ORDER BY {first} LIMIT {limit}",
+            self.cfg.table.name
+        );
+        self.warehouse().query(&sql).await
+    }
+
     /// What exists now. Read-only.
     pub async fn status(&self) -> Result<Vec<StatusLine>> {
         let found = self.look().await?;

@@ -454,12 +454,13 @@ async fn cancel(engine: &Engine, input: &Value) -> Result<Value, ApiError> {
 async fn list_databases(engine: &Arc<Engine>, input: &Value) -> Result<Value, ApiError> {
     let target = target_of(input)?;
     let database = required(input, "Database")?;
-    if let Target::Cluster(c) = &target {
-        engine.aws.check_cluster(c).await?;
-    }
+    let generation = match &target {
+        Target::Cluster(c) => engine.aws.check_cluster(c).await?.generation,
+        Target::Workgroup(_) => String::new(),
+    };
     engine
         .pg
-        .ensure_database(&target, database)
+        .ensure_database(&target, database, &generation)
         .await
         .map_err(|e| Rejected::Internal(e.to_string()))?;
     let dbs = engine

@@ -30,6 +30,9 @@ pub struct ClusterInfo {
     pub roles: Vec<String>,
     /// Its status.
     pub status: String,
+    /// When it was created: a cluster deleted and created again under the
+    /// same name is a new cluster, with empty databases.
+    pub generation: String,
 }
 
 impl ControlPlane {
@@ -89,6 +92,10 @@ impl ControlPlane {
                 .filter_map(|r| r.iam_role_arn().map(str::to_string))
                 .collect(),
             status,
+            generation: c
+                .cluster_create_time()
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
         })
     }
 

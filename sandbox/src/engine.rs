@@ -141,6 +141,8 @@ pub struct Statement {
     pub duration_ns: i64,
     /// The PostgreSQL backend pid, once started.
     pub pid: i64,
+    /// The cluster's generation when the statement was submitted.
+    pub generation: String,
 }
 
 impl Statement {
@@ -211,9 +213,10 @@ impl Engine {
         if request.sqls.is_empty() || request.sqls.iter().any(|s| s.trim().is_empty()) {
             return Err(Rejected::Validation("SQL must not be empty".into()));
         }
-        if let Target::Cluster(id) = &request.target {
-            self.aws.check_cluster(id).await?;
-        }
+        let generation = match &request.target {
+            Target::Cluster(id) => self.aws.check_cluster(id).await?.generation,
+            Target::Workgroup(_) => String::new(),
+        };
         let id = uuid::Uuid::new_v4().to_string();
         let t = now();
         let subs = request
@@ -247,6 +250,7 @@ impl Engine {
             updated_at: t,
             duration_ns: 0,
             pid: 0,
+            generation,
         };
         self.statements
             .lock()
@@ -339,7 +343,7 @@ impl Engine {
         }
         self.update(&id, |s| s.status = Status::Started);
         let req = st.request.clone();
-        let client = match self.open(&req).await {
+        let client = match self.open(&req, &st.generation).await {
             Ok(c) => c,
             Err(e) => {
                 self.finish_all(&id, Status::Failed, Some(e), started);
@@ -419,10 +423,10 @@ impl Engine {
         self.running.lock().unwrap().remove(&id);
     }
 
-    async fn open(&self, req: &Request) -> Result<Client, String> {
+    async fn open(&self, req: &Request, generation: &str) -> Result<Client, String> {
         let db = self
             .pg
-            .ensure_database(&req.target, &req.database)
+            .ensure_database(&req.target, &req.database, generation)
             .await
             .map_err(|e| format!("sandbox: cannot prepare database {}: {e}", req.database))?;
         self.pg.connect(&db).await.map_err(|e| pg_message(&e))

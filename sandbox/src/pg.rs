@@ -67,6 +67,7 @@ impl Target {
 /// The set-up every target database gets.
 const INIT_SQL: &str = "
 CREATE SCHEMA IF NOT EXISTS sandbox_sys;
+CREATE TABLE IF NOT EXISTS sandbox_sys.generation (generation text);
 CREATE TABLE IF NOT EXISTS sandbox_sys.stl_load_errors (
   userid integer, slice integer, tbl integer, starttime timestamp, session integer,
   query integer, filename character(256), line_number bigint, colname character(127),
@@ -115,15 +116,19 @@ impl Pg {
     }
 
     /// Makes sure the PostgreSQL database for `target`/`database` exists and
-    /// is set up; returns its name.
+    /// is set up; returns its name. `generation` tells one life of a cluster
+    /// from the next: when it changes (the cluster was deleted and created
+    /// again), the old database is dropped, since a new cluster starts empty.
     pub async fn ensure_database(
         &self,
         target: &Target,
         database: &str,
+        generation: &str,
     ) -> Result<String, BoxError> {
         let name = target.pg_database(database);
+        let key = format!("{name}@{generation}");
         let mut ready = self.ready.lock().await;
-        if ready.contains(&name) {
+        if ready.contains(&key) {
             return Ok(name);
         }
         let admin = self.connect("postgres").await?;
@@ -131,9 +136,32 @@ impl Pg {
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
             .await?
             .is_some();
+        if exists {
+            let db = self.connect(&name).await?;
+            let stored: Option<String> = db
+                .query_opt("SELECT generation FROM sandbox_sys.generation", &[])
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.get(0));
+            drop(db);
+            if stored.as_deref() != Some(generation) {
+                // CREATE/DROP DATABASE take no parameters; the name is built
+                // from validated parts and quoted.
+                admin
+                    .batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                    .await?;
+                tracing::info!(
+                    "{} was created anew: dropped its old database {database}",
+                    target.name()
+                );
+            }
+        }
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
         if !exists {
-            // CREATE DATABASE takes no parameters; the name is built from
-            // validated parts above and quoted here.
             admin
                 .batch_execute(&format!("CREATE DATABASE \"{name}\""))
                 .await?;
@@ -144,12 +172,20 @@ impl Pg {
         }
         let db = self.connect(&name).await?;
         db.batch_execute(INIT_SQL).await?;
+        db.execute("DELETE FROM sandbox_sys.generation", &[])
+            .await?;
+        db.execute(
+            "INSERT INTO sandbox_sys.generation VALUES ($1)",
+            &[&generation],
+        )
+        .await?;
         admin
             .batch_execute(&format!(
                 "ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, sandbox_sys"
             ))
             .await?;
-        ready.insert(name.clone());
+        ready.retain(|k| !k.starts_with(&format!("{name}@")));
+        ready.insert(key);
         Ok(name)
     }
 

@@ -123,3 +123,27 @@ pub async fn upload_sample(p: &Pipeline, names: &Names) {
         .await
         .expect("upload sample");
 }
+
+/// The load tests need the SQL sandbox as well as the emulator.
+pub fn require_sandbox() {
+    require_emulator();
+    match std::env::var("AWS_ENDPOINT_URL_REDSHIFT_DATA") {
+        Ok(url) if url.starts_with("http://127.0.0.1:") => {}
+        _ => panic!(
+            "AWS_ENDPOINT_URL_REDSHIFT_DATA is not set: run the tests with scripts/test.sh, which starts the sandbox"
+        ),
+    }
+}
+
+/// Puts `body` at the config's source key.
+pub async fn upload(p: &Pipeline, names: &Names, body: &[u8]) {
+    p.clients
+        .s3
+        .put_object()
+        .bucket(&names.bucket)
+        .key("sales/sales.csv")
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .expect("upload");
+}
