@@ -341,7 +341,6 @@ impl Engine {
             self.finish_all(&id, Status::Aborted, None, started);
             return;
         }
-        self.update(&id, |s| s.status = Status::Started);
         let req = st.request.clone();
         let client = match self.open(&req, &st.generation).await {
             Ok(c) => c,
@@ -353,6 +352,13 @@ impl Engine {
         if let Some(r) = self.running.lock().unwrap().get_mut(&id) {
             r.cancel = Some(client.cancel_token());
         }
+        // STARTED only once a cancel can reach the query; a cancel that came
+        // while connecting is honoured here.
+        if cancelled.load(Ordering::SeqCst) {
+            self.finish_all(&id, Status::Aborted, None, started);
+            return;
+        }
+        self.update(&id, |s| s.status = Status::Started);
         let pid: i64 = client
             .query_one("SELECT pg_backend_pid()", &[])
             .await

@@ -260,6 +260,8 @@ impl Cell {
 impl<'a> FromSql<'a> for Cell {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
         Ok(match *ty {
+            // `SELECT pg_sleep(1)` returns void: nothing to show.
+            Type::VOID => Cell::Null,
             Type::INT2 => Cell::Long(i16::from_sql(ty, raw)?.into()),
             Type::INT4 => Cell::Long(i32::from_sql(ty, raw)?.into()),
             Type::INT8 => Cell::Long(i64::from_sql(ty, raw)?),

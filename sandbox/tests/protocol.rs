@@ -1,0 +1,1002 @@
+//! The sandbox through the real `aws-sdk-redshiftdata` client: the wire
+//! protocol, the statement life cycle, types, pages, batches, parameters,
+//! cancellation, the catalogue calls, COPY's options and IAM checks, bad
+//! requests, and many statements at once.
+//!
+//! Needs the local stack (`scripts/test.sh` starts it): moto for the cluster,
+//! IAM and S3, and the sandbox at `AWS_ENDPOINT_URL_REDSHIFT_DATA`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_sdk_redshiftdata::Client;
+use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
+
+struct Stack {
+    data: Client,
+    redshift: aws_sdk_redshift::Client,
+    iam: aws_sdk_iam::Client,
+    s3: aws_sdk_s3::Client,
+    endpoint: String,
+}
+
+async fn stack() -> Stack {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_REDSHIFT_DATA")
+        .expect("AWS_ENDPOINT_URL_REDSHIFT_DATA is not set: run the tests with scripts/test.sh");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "the sandbox must be local: {endpoint}"
+    );
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    Stack {
+        data: Client::new(&sdk),
+        redshift: aws_sdk_redshift::Client::new(&sdk),
+        iam: aws_sdk_iam::Client::new(&sdk),
+        s3: aws_sdk_s3::Client::new(&sdk),
+        endpoint,
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}{}-{:x}",
+        std::process::id() % 10_000,
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 0xfffff
+    )
+}
+
+/// A fresh cluster in the emulator, optionally with a role attached.
+async fn cluster(s: &Stack, role: Option<&str>) -> String {
+    let id = unique("sbx");
+    let mut req = s
+        .redshift
+        .create_cluster()
+        .cluster_identifier(&id)
+        .node_type("ra3.large")
+        .cluster_type("single-node")
+        .master_username("awsuser")
+        .master_user_password("Passw0rd-1")
+        .db_name("dev");
+    if let Some(r) = role {
+        req = req.iam_roles(r);
+    }
+    req.send().await.expect("create cluster in the emulator");
+    id
+}
+
+async fn run(
+    s: &Stack,
+    cluster: &str,
+    sql: &str,
+) -> aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput {
+    let id = s
+        .data
+        .execute_statement()
+        .cluster_identifier(cluster)
+        .database("dev")
+        .db_user("awsuser")
+        .sql(sql)
+        .send()
+        .await
+        .expect("execute")
+        .id
+        .unwrap();
+    wait(s, &id).await
+}
+
+async fn wait(
+    s: &Stack,
+    id: &str,
+) -> aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput {
+    for _ in 0..600 {
+        let d = s
+            .data
+            .describe_statement()
+            .id(id)
+            .send()
+            .await
+            .expect("describe");
+        if matches!(
+            d.status(),
+            Some(StatusString::Finished | StatusString::Failed | StatusString::Aborted)
+        ) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("statement {id} did not end in 30 s");
+}
+
+async fn ok(
+    s: &Stack,
+    cluster: &str,
+    sql: &str,
+) -> aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput {
+    let d = run(s, cluster, sql).await;
+    assert_eq!(
+        d.status(),
+        Some(&StatusString::Finished),
+        "{sql}: {:?}",
+        d.error()
+    );
+    d
+}
+
+#[tokio::test]
+async fn a_statement_goes_through_its_life_cycle() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let out = s
+        .data
+        .execute_statement()
+        .cluster_identifier(&c)
+        .database("dev")
+        .db_user("awsuser")
+        .sql("SELECT pg_sleep(0.5), 1")
+        .send()
+        .await
+        .unwrap();
+    let id = out.id.unwrap();
+    assert_eq!(out.cluster_identifier.as_deref(), Some(c.as_str()));
+    let early = s.data.describe_statement().id(&id).send().await.unwrap();
+    assert!(
+        matches!(
+            early.status(),
+            Some(StatusString::Submitted | StatusString::Started)
+        ),
+        "ExecuteStatement returns before the SQL ends: {:?}",
+        early.status()
+    );
+    let done = wait(&s, &id).await;
+    assert_eq!(done.status(), Some(&StatusString::Finished));
+    assert_eq!(done.result_rows(), 1);
+    assert_eq!(done.has_result_set(), Some(true));
+    assert!(done.redshift_query_id() > 0);
+    assert!(
+        done.duration() >= 500_000_000,
+        "duration in ns: {}",
+        done.duration()
+    );
+}
+
+#[tokio::test]
+async fn results_are_typed_as_the_service_types_them() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let d = ok(
+        &s,
+        &c,
+        "SELECT 42::int AS i, 7::bigint AS b, 2.5::float8 AS f, 'x'::varchar(10) AS v, true AS t, \
+         NULL::int AS n, 12.50::numeric(10,2) AS d, DATE '2024-01-03' AS day, TIMESTAMP '2024-01-03 04:05:06' AS ts",
+    )
+    .await;
+    let r = s
+        .data
+        .get_statement_result()
+        .id(d.id())
+        .send()
+        .await
+        .unwrap();
+    let types: Vec<&str> = r
+        .column_metadata()
+        .iter()
+        .map(|c| c.type_name().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "int4",
+            "int8",
+            "float8",
+            "varchar",
+            "bool",
+            "int4",
+            "numeric",
+            "date",
+            "timestamp"
+        ]
+    );
+    let row = &r.records()[0];
+    assert_eq!(row[0], Field::LongValue(42));
+    assert_eq!(row[1], Field::LongValue(7));
+    assert_eq!(row[2], Field::DoubleValue(2.5));
+    assert_eq!(row[3], Field::StringValue("x".into()));
+    assert_eq!(row[4], Field::BooleanValue(true));
+    assert_eq!(row[5], Field::IsNull(true));
+    assert_eq!(row[6], Field::StringValue("12.50".into()));
+    assert_eq!(row[7], Field::StringValue("2024-01-03".into()));
+    assert_eq!(row[8], Field::StringValue("2024-01-03 04:05:06".into()));
+}
+
+#[tokio::test]
+async fn results_come_in_pages_of_1000_rows() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let d = ok(
+        &s,
+        &c,
+        "SELECT g FROM generate_series(1, 2500) AS g ORDER BY g",
+    )
+    .await;
+    assert_eq!(d.result_rows(), 2500);
+    let mut token = None;
+    let mut sizes = Vec::new();
+    let mut last = 0;
+    loop {
+        let page = s
+            .data
+            .get_statement_result()
+            .id(d.id())
+            .set_next_token(token.take())
+            .send()
+            .await
+            .unwrap();
+        sizes.push(page.records().len());
+        assert_eq!(page.total_num_rows(), 2500);
+        last = match page.records().last().map(|r| &r[0]) {
+            Some(Field::LongValue(v)) => *v,
+            _ => last,
+        };
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [1000, 1000, 500]);
+    assert_eq!(last, 2500);
+
+    let v2 = s
+        .data
+        .get_statement_result_v2()
+        .id(d.id())
+        .send()
+        .await
+        .unwrap();
+    let csv = match &v2.records()[0] {
+        aws_sdk_redshiftdata::types::QueryRecords::CsvRecords(c) => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(csv.starts_with("g\n1\n2\n"), "{}", &csv[..20]);
+}
+
+#[tokio::test]
+async fn a_failed_statement_reports_the_database_error() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let d = run(&s, &c, "SELECT * FROM no_such_table").await;
+    assert_eq!(d.status(), Some(&StatusString::Failed));
+    assert_eq!(
+        d.error(),
+        Some("ERROR: relation \"no_such_table\" does not exist")
+    );
+    let err = s
+        .data
+        .get_statement_result()
+        .id(d.id())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("ResourceNotFoundException"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_is_one_transaction() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let run_batch = |sqls: Vec<&str>| {
+        let s = &s;
+        let c = c.clone();
+        let sqls: Vec<String> = sqls.into_iter().map(str::to_string).collect();
+        async move {
+            let id = s
+                .data
+                .batch_execute_statement()
+                .cluster_identifier(c)
+                .database("dev")
+                .db_user("awsuser")
+                .set_sqls(Some(sqls))
+                .send()
+                .await
+                .unwrap()
+                .id
+                .unwrap();
+            wait(s, &id).await
+        }
+    };
+    let good = run_batch(vec![
+        "CREATE TABLE t (x int)",
+        "INSERT INTO t VALUES (1), (2)",
+        "INSERT INTO t VALUES (3)",
+    ])
+    .await;
+    assert_eq!(good.status(), Some(&StatusString::Finished));
+    let rows: Vec<i64> = good
+        .sub_statements()
+        .iter()
+        .map(|s| s.result_rows())
+        .collect();
+    assert_eq!(rows, [0, 2, 1]);
+    assert_eq!(good.sub_statements()[1].id(), format!("{}:2", good.id()));
+
+    let bad = run_batch(vec![
+        "INSERT INTO t VALUES (4)",
+        "INSERT INTO t VALUES ('four')",
+        "INSERT INTO t VALUES (5)",
+    ])
+    .await;
+    assert_eq!(bad.status(), Some(&StatusString::Failed));
+    let statuses: Vec<&str> = bad
+        .sub_statements()
+        .iter()
+        .map(|s| s.status().unwrap().as_str())
+        .collect();
+    assert_eq!(statuses, ["FINISHED", "FAILED", "ABORTED"]);
+    assert!(
+        bad.sub_statements()[1]
+            .error()
+            .unwrap()
+            .contains("invalid input syntax for type integer")
+    );
+    // The batch rolled back: 4 is not there.
+    let count = ok(&s, &c, "SELECT COUNT(*) FROM t").await;
+    let r = s
+        .data
+        .get_statement_result()
+        .id(count.id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.records()[0][0], Field::LongValue(3));
+}
+
+#[tokio::test]
+async fn parameters_are_bound_not_pasted() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    ok(&s, &c, "CREATE TABLE people (name varchar(64), age int)").await;
+    let hostile = "O'Brien'); DROP TABLE people; --";
+    let id = s
+        .data
+        .execute_statement()
+        .cluster_identifier(&c)
+        .database("dev")
+        .db_user("awsuser")
+        .sql("INSERT INTO people VALUES (:name, :age)")
+        .parameters(
+            SqlParameter::builder()
+                .name("name")
+                .value(hostile)
+                .build()
+                .unwrap(),
+        )
+        .parameters(
+            SqlParameter::builder()
+                .name("age")
+                .value("42")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    assert_eq!(wait(&s, &id).await.status(), Some(&StatusString::Finished));
+    let d = ok(&s, &c, "SELECT name, age FROM people").await;
+    let r = s
+        .data
+        .get_statement_result()
+        .id(d.id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.records()[0][0], Field::StringValue(hostile.into()));
+    assert_eq!(r.records()[0][1], Field::LongValue(42));
+}
+
+#[tokio::test]
+async fn a_running_statement_can_be_cancelled() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let id = s
+        .data
+        .execute_statement()
+        .cluster_identifier(&c)
+        .database("dev")
+        .db_user("awsuser")
+        .sql("SELECT pg_sleep(30)")
+        .send()
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    // Let it start.
+    for _ in 0..100 {
+        let d = s.data.describe_statement().id(&id).send().await.unwrap();
+        if d.status() == Some(&StatusString::Started) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t = std::time::Instant::now();
+    assert_eq!(
+        s.data
+            .cancel_statement()
+            .id(&id)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        Some(true)
+    );
+    let d = wait(&s, &id).await;
+    assert_eq!(d.status(), Some(&StatusString::Aborted));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "cancelled at once, not after 30 s"
+    );
+    // Cancelling a finished statement is an error, as on AWS.
+    let err = s.data.cancel_statement().id(&id).send().await.unwrap_err();
+    assert!(
+        format!("{err:?}").contains("ValidationException"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn statements_are_listed() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let d = ok(&s, &c, "SELECT 'listed'").await;
+    let list = s
+        .data
+        .list_statements()
+        .status(aws_sdk_redshiftdata::types::StatusString::Finished)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        list.statements()
+            .iter()
+            .any(|st| st.id() == d.id() && st.query_string() == Some("SELECT 'listed'"))
+    );
+}
+
+#[tokio::test]
+async fn the_catalogue_calls_see_what_sql_sees() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    ok(&s, &c, "CREATE SCHEMA shop").await;
+    ok(&s, &c, "CREATE TABLE shop.orders (id int NOT NULL, total numeric(10,2), note varchar(20)) DISTSTYLE KEY DISTKEY (id) SORTKEY (id)").await;
+    let dbs = s
+        .data
+        .list_databases()
+        .cluster_identifier(&c)
+        .database("dev")
+        .db_user("awsuser")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dbs.databases(), ["dev"]);
+    let schemas = s
+        .data
+        .list_schemas()
+        .cluster_identifier(&c)
+        .database("dev")
+        .db_user("awsuser")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        schemas.schemas().contains(&"shop".to_string())
+            && schemas.schemas().contains(&"public".to_string()),
+        "{:?}",
+        schemas.schemas()
+    );
+    assert!(
+        !schemas.schemas().iter().any(|x| x == "sandbox_sys"),
+        "the sandbox's own schema stays hidden"
+    );
+    let tables = s
+        .data
+        .list_tables()
+        .cluster_identifier(&c)
+        .database("dev")
+        .db_user("awsuser")
+        .schema_pattern("shop")
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = tables.tables().iter().map(|t| t.name().unwrap()).collect();
+    assert_eq!(names, ["orders"]);
+    let desc = s
+        .data
+        .describe_table()
+        .cluster_identifier(&c)
+        .database("dev")
+        .db_user("awsuser")
+        .schema("shop")
+        .table("orders")
+        .send()
+        .await
+        .unwrap();
+    let cols: Vec<(&str, &str, i32)> = desc
+        .column_list()
+        .iter()
+        .map(|c| (c.name().unwrap(), c.type_name().unwrap(), c.nullable()))
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            ("id", "int4", 0),
+            ("total", "numeric", 1),
+            ("note", "varchar", 1)
+        ]
+    );
+    assert_eq!(desc.column_list()[2].length(), 20);
+    assert_eq!(desc.column_list()[1].scale(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_or_unavailable_cluster_is_refused() {
+    let s = stack().await;
+    let err = s
+        .data
+        .execute_statement()
+        .cluster_identifier("no-such-cluster")
+        .database("dev")
+        .db_user("awsuser")
+        .sql("SELECT 1")
+        .send()
+        .await
+        .unwrap_err();
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("ValidationException") && text.contains("no-such-cluster not found"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_serverless_workgroup_is_served() {
+    let s = stack().await;
+    let wg = unique("wg");
+    let id = s
+        .data
+        .execute_statement()
+        .workgroup_name(&wg)
+        .database("dev")
+        .sql("SELECT current_database() LIKE 'rs_w_%'")
+        .send()
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let d = wait(&s, &id).await;
+    assert_eq!(d.status(), Some(&StatusString::Finished), "{:?}", d.error());
+    assert_eq!(d.workgroup_name(), Some(wg.as_str()));
+}
+
+/// Sends a raw request, for what the SDK would never send.
+async fn raw(endpoint: &str, target: Option<&str>, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let target = target
+        .map(|t| format!("X-Amz-Target: {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    conn.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    (status, out)
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_services_error_shapes() {
+    let s = stack().await;
+    let (status, body) = raw(
+        &s.endpoint,
+        Some("RedshiftData.ExecuteStatement"),
+        "{not json",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("\"__type\":\"SerializationException\""),
+        "{body}"
+    );
+    let (status, body) = raw(&s.endpoint, Some("RedshiftData.Frobnicate"), "{}").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("UnknownOperationException"), "{body}");
+    let (status, body) = raw(&s.endpoint, None, "{}").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("UnknownOperationException"), "{body}");
+    let (status, body) = raw(
+        &s.endpoint,
+        Some("RedshiftData.ExecuteStatement"),
+        r#"{"ClusterIdentifier":"x","Database":"dev"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("ValidationException") && body.contains("'Sql'"),
+        "{body}"
+    );
+    let (status, body) = raw(
+        &s.endpoint,
+        Some("RedshiftData.DescribeStatement"),
+        r#"{"Id":"00000000-0000-0000-0000-000000000000"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("ResourceNotFoundException"), "{body}");
+}
+
+#[tokio::test]
+async fn many_statements_at_once_all_finish_with_their_own_results() {
+    let s = stack().await;
+    let c = cluster(&s, None).await;
+    let mut tasks = Vec::new();
+    for n in 0..100i64 {
+        let data = s.data.clone();
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = data
+                .execute_statement()
+                .cluster_identifier(&c)
+                .database("dev")
+                .db_user("awsuser")
+                .sql(format!("SELECT {n} * 2"))
+                .send()
+                .await
+                .unwrap()
+                .id
+                .unwrap();
+            loop {
+                let d = data.describe_statement().id(&id).send().await.unwrap();
+                match d.status() {
+                    Some(StatusString::Finished) => break,
+                    Some(StatusString::Failed | StatusString::Aborted) => panic!("{:?}", d.error()),
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+            let r = data.get_statement_result().id(&id).send().await.unwrap();
+            (n, r.records()[0][0].clone())
+        }));
+    }
+    for t in tasks {
+        let (n, v) = t.await.unwrap();
+        assert_eq!(v, Field::LongValue(n * 2));
+    }
+}
+
+// ---- COPY ----
+
+struct CopyFixture {
+    cluster: String,
+    role: String,
+    bucket: String,
+}
+
+/// A bucket, a role with a read policy on it, and a cluster holding the role.
+async fn copy_fixture(s: &Stack, attach: bool) -> CopyFixture {
+    let bucket = unique("sbx-data");
+    s.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let role_name = unique("sbx-role");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"redshift.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = s
+        .iam
+        .create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
+    );
+    s.iam
+        .put_role_policy()
+        .role_name(&role_name)
+        .policy_name("read")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+    let cluster = cluster(s, attach.then_some(role.as_str())).await;
+    ok(
+        s,
+        &cluster,
+        "CREATE TABLE items (id int NOT NULL, name varchar(20), price numeric(8,2), added date)",
+    )
+    .await;
+    CopyFixture {
+        cluster,
+        role,
+        bucket,
+    }
+}
+
+async fn put(s: &Stack, bucket: &str, key: &str, body: Vec<u8>) {
+    s.s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn count(s: &Stack, cluster: &str) -> i64 {
+    let d = ok(s, cluster, "SELECT COUNT(*) FROM items").await;
+    match &s
+        .data
+        .get_statement_result()
+        .id(d.id())
+        .send()
+        .await
+        .unwrap()
+        .records()[0][0]
+    {
+        Field::LongValue(n) => *n,
+        other => panic!("{other:?}"),
+    }
+}
+
+const ITEMS: &str = "id,name,price,added\n1,apple,0.50,2024-01-01\n2,\"pear, green\",0.75,2024-01-02\n3,,1.00,2024-01-03\n";
+
+#[tokio::test]
+async fn copy_loads_csv_and_reports_the_count() {
+    let s = stack().await;
+    let f = copy_fixture(&s, true).await;
+    put(&s, &f.bucket, "in/items.csv", ITEMS.into()).await;
+    let d = ok(
+        &s,
+        &f.cluster,
+        &format!(
+            "COPY items FROM 's3://{}/in/items.csv' IAM_ROLE '{}' CSV IGNOREHEADER 1",
+            f.bucket, f.role
+        ),
+    )
+    .await;
+    assert_eq!(
+        d.result_rows(),
+        3,
+        "ResultRows of a COPY is the rows loaded"
+    );
+    assert_eq!(count(&s, &f.cluster).await, 3);
+}
+
+#[tokio::test]
+async fn copy_reads_every_object_under_a_prefix_and_gzip() {
+    use std::io::Write;
+    let s = stack().await;
+    let f = copy_fixture(&s, true).await;
+    put(
+        &s,
+        &f.bucket,
+        "parts/a.csv",
+        "1,a,1.00,2024-01-01\n2,b,2.00,2024-01-02\n".into(),
+    )
+    .await;
+    put(&s, &f.bucket, "parts/b.csv", "3,c,3.00,2024-01-03\n".into()).await;
+    ok(
+        &s,
+        &f.cluster,
+        &format!(
+            "COPY items FROM 's3://{}/parts/' IAM_ROLE '{}' CSV",
+            f.bucket, f.role
+        ),
+    )
+    .await;
+    assert_eq!(count(&s, &f.cluster).await, 3);
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"4|d|4.00|2024-01-04\n5|e|5.00|2024-01-05\n")
+        .unwrap();
+    put(&s, &f.bucket, "gz/items.txt.gz", gz.finish().unwrap()).await;
+    let d = ok(
+        &s,
+        &f.cluster,
+        &format!(
+            "COPY items FROM 's3://{}/gz/' IAM_ROLE '{}' GZIP DELIMITER '|'",
+            f.bucket, f.role
+        ),
+    )
+    .await;
+    assert_eq!(d.result_rows(), 2);
+}
+
+#[tokio::test]
+async fn copy_follows_a_manifest_and_reads_json() {
+    let s = stack().await;
+    let f = copy_fixture(&s, true).await;
+    put(
+        &s,
+        &f.bucket,
+        "m/one.json",
+        br#"{"id": 1, "NAME": "apple", "price": 0.5, "added": "2024-01-01"}
+{"id": 2, "name": null, "price": "1.25"}
+"#
+        .to_vec(),
+    )
+    .await;
+    let manifest = format!(
+        r#"{{"entries": [{{"url": "s3://{b}/m/one.json", "mandatory": true}}, {{"url": "s3://{b}/m/missing.json", "mandatory": false}}]}}"#,
+        b = f.bucket
+    );
+    put(&s, &f.bucket, "m/files.manifest", manifest.into()).await;
+    let d = ok(&s, &f.cluster, &format!("COPY items FROM 's3://{}/m/files.manifest' IAM_ROLE '{}' FORMAT AS JSON 'auto' MANIFEST", f.bucket, f.role)).await;
+    assert_eq!(d.result_rows(), 2);
+    let r = ok(&s, &f.cluster, "SELECT name, price FROM items ORDER BY id").await;
+    let rows = s
+        .data
+        .get_statement_result()
+        .id(r.id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.records()[0][0],
+        Field::StringValue("apple".into()),
+        "JSON keys match columns case-insensitively"
+    );
+    assert_eq!(rows.records()[1][0], Field::IsNull(true));
+}
+
+#[tokio::test]
+async fn copy_refuses_what_redshift_refuses() {
+    let s = stack().await;
+    let f = copy_fixture(&s, true).await;
+    put(&s, &f.bucket, "in/items.csv", ITEMS.into()).await;
+    let copy = |extra: &str| {
+        format!(
+            "COPY items FROM 's3://{}/in/items.csv' IAM_ROLE '{}' CSV IGNOREHEADER 1 {extra}",
+            f.bucket, f.role
+        )
+    };
+    for (extra, needle) in [
+        (
+            "ACCEPTINVCHARS",
+            "COPY option ACCEPTINVCHARS is not supported",
+        ),
+        (
+            "REGION 'eu-west-1'",
+            "is in us-east-1, COPY reads from eu-west-1",
+        ),
+    ] {
+        let d = run(&s, &f.cluster, &copy(extra)).await;
+        assert_eq!(d.status(), Some(&StatusString::Failed), "{extra}");
+        assert!(
+            d.error().unwrap().contains(needle),
+            "{extra}: {:?}",
+            d.error()
+        );
+    }
+    let d = run(
+        &s,
+        &f.cluster,
+        &format!(
+            "COPY items FROM 's3://{}/nothing-here/' IAM_ROLE '{}' CSV",
+            f.bucket, f.role
+        ),
+    )
+    .await;
+    assert!(
+        d.error()
+            .unwrap()
+            .contains("The specified S3 prefix 'nothing-here/' does not exist"),
+        "{:?}",
+        d.error()
+    );
+    assert_eq!(count(&s, &f.cluster).await, 0);
+}
+
+#[tokio::test]
+async fn copy_needs_the_role_attached_to_the_cluster() {
+    let s = stack().await;
+    let f = copy_fixture(&s, false).await;
+    put(&s, &f.bucket, "in/items.csv", ITEMS.into()).await;
+    let d = run(
+        &s,
+        &f.cluster,
+        &format!(
+            "COPY items FROM 's3://{}/in/items.csv' IAM_ROLE '{}' CSV IGNOREHEADER 1",
+            f.bucket, f.role
+        ),
+    )
+    .await;
+    assert_eq!(d.status(), Some(&StatusString::Failed));
+    let e = d.error().unwrap();
+    assert!(
+        e.contains(&format!(
+            "dbuser:{}/awsuser is not authorized to assume IAM Role {}",
+            f.cluster, f.role
+        )),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn failed_loads_are_queryable_in_stl_load_errors() {
+    let s = stack().await;
+    let f = copy_fixture(&s, true).await;
+    put(
+        &s,
+        &f.bucket,
+        "in/bad.csv",
+        "1,apple,0.50,2024-01-01\nx,pear,0.75,2024-01-02\n".into(),
+    )
+    .await;
+    let d = run(
+        &s,
+        &f.cluster,
+        &format!(
+            "COPY items FROM 's3://{}/in/bad.csv' IAM_ROLE '{}' CSV",
+            f.bucket, f.role
+        ),
+    )
+    .await;
+    assert_eq!(d.status(), Some(&StatusString::Failed));
+    assert!(d.error().unwrap().contains("Check 'stl_load_errors'"));
+    let q = ok(&s, &f.cluster, &format!(
+        "SELECT line_number, TRIM(colname), TRIM(raw_field_value), err_code FROM stl_load_errors WHERE query = {}", d.redshift_query_id()
+    )).await;
+    let r = s
+        .data
+        .get_statement_result()
+        .id(q.id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.records()[0],
+        [
+            Field::LongValue(2),
+            Field::StringValue("id".into()),
+            Field::StringValue("x".into()),
+            Field::LongValue(1207)
+        ]
+    );
+    let q = ok(
+        &s,
+        &f.cluster,
+        &format!(
+            "SELECT COUNT(*) FROM sys_load_error_detail WHERE query_id = {}",
+            d.redshift_query_id()
+        ),
+    )
+    .await;
+    let r = s
+        .data
+        .get_statement_result()
+        .id(q.id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.records()[0][0], Field::LongValue(1));
+    assert_eq!(
+        count(&s, &f.cluster).await,
+        0,
+        "the good row was not kept either"
+    );
+}
