@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): load a generated CSV of about BENCH_MB megabytes
+# (default 1024) through the sandbox's COPY, from the emulator's S3, and the
+# same file with psql's \copy into the same PostgreSQL server, side by side
+# in one run. Prints both throughputs, their ratio, and the sandbox's peak
+# memory, measured on a release build of the sandbox.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+MB=${BENCH_MB:-1024}
+if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
+  trap '"$ROOT/scripts/sandbox.sh" stop; [ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null; rm -rf "$work"' EXIT
+else
+  trap '[ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null; rm -rf "$work"' EXIT
+fi
+eval "$("$ROOT/scripts/sandbox.sh" start)"
+work=$(mktemp -d)
+csv="$work/bench.csv"
+
+log "generating a ${MB} MB CSV"
+python3 - "$csv" "$MB" <<'PY'
+import sys, random
+path, mb = sys.argv[1], int(sys.argv[2])
+target = mb * 1024 * 1024
+random.seed(7)
+regions = ["north", "south", "east", "west"]
+products = ["notebook", "pencil", "stapler, heavy-duty", "eraser", "marker \"fine\"", "ruler"]
+with open(path, "w") as f:
+    f.write("sale_id,sold_on,region,product,quantity,unit_price\n")
+    i, written = 0, 0
+    while written < target:
+        lines = []
+        for _ in range(10000):
+            i += 1
+            p = products[i % len(products)]
+            p = '"' + p.replace('"', '""') + '"' if ("," in p or '"' in p) else p
+            lines.append(f"{i},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{regions[i % 4]},{p},{i % 50},{(i % 2000) / 100:.2f}\n")
+        chunk = "".join(lines)
+        f.write(chunk)
+        written += len(chunk)
+PY
+bytes=$(stat -c %s "$csv")
+rows=$(( $(wc -l <"$csv") - 1 ))
+log "$rows rows, $bytes bytes"
+
+bucket=bench-$(date +%s)
+log "uploading to the emulator's S3"
+"$ROOT/.venv/bin/python" - "$csv" "$bucket" <<'PY'
+import sys, boto3
+from boto3.s3.transfer import TransferConfig
+s3 = boto3.client("s3")
+s3.create_bucket(Bucket=sys.argv[2])
+s3.upload_file(sys.argv[1], sys.argv[2], "bench/bench.csv", Config=TransferConfig(multipart_chunksize=64 * 1024 * 1024))
+PY
+
+# A release build of the sandbox, on its own port, against the same servers.
+cargo build --release --locked --quiet -p redshift-sandbox
+pg="$S2R_SANDBOX_POSTGRES"
+rm -f "$work/port"
+"$ROOT/target/release/redshift-sandbox" --listen 127.0.0.1:0 --port-file "$work/port" --postgres "$pg" >"$work/sandbox.log" 2>&1 &
+bench_pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/port")"
+
+cluster=bench-$(date +%s)
+role_arn=$("$ROOT/.venv/bin/python" - "$bucket" "$cluster" <<'PY'
+import sys, json, boto3
+bucket, cluster = sys.argv[1], sys.argv[2]
+iam = boto3.client("iam")
+trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "redshift.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+arn = iam.create_role(RoleName=cluster, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}
+iam.put_role_policy(RoleName=cluster, PolicyName="read", PolicyDocument=json.dumps(policy))
+boto3.client("redshift").create_cluster(ClusterIdentifier=cluster, NodeType="ra3.large", ClusterType="single-node",
+    MasterUsername="awsuser", MasterUserPassword="Passw0rd-1", DBName="dev", IamRoles=[arn])
+print(arn)
+PY
+)
+
+ddl="CREATE TABLE sales (sale_id BIGINT NOT NULL, sold_on DATE, region VARCHAR(16), product VARCHAR(32), quantity INTEGER, unit_price DECIMAL(10,2))"
+sandbox_sql() {
+  "$ROOT/.venv/bin/python" - "$cluster" "$1" <<'PY'
+import sys, time, boto3
+c = boto3.client("redshift-data")
+i = c.execute_statement(ClusterIdentifier=sys.argv[1], Database="dev", DbUser="awsuser", Sql=sys.argv[2])["Id"]
+while True:
+    d = c.describe_statement(Id=i)
+    if d["Status"] in ("FINISHED", "FAILED", "ABORTED"):
+        break
+    time.sleep(0.05)
+if d["Status"] != "FINISHED":
+    sys.exit(f"{d['Status']}: {d.get('Error')}")
+print(d.get("ResultRows", 0))
+PY
+}
+sandbox_sql "$ddl" >/dev/null
+db=$(psql "$pg dbname=postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'rs_c_$(echo "$cluster" | tr - _)__dev'")
+psql "$pg dbname=$db" -qc "CREATE TABLE sales_psql (LIKE sales)"
+
+log "COPY through the sandbox"
+t0=$(date +%s.%N)
+loaded=$(sandbox_sql "COPY sales FROM 's3://$bucket/bench/bench.csv' IAM_ROLE '$role_arn' CSV IGNOREHEADER 1")
+t1=$(date +%s.%N)
+peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$bench_pid/status")
+
+log "psql \\copy of the same file"
+t2=$(date +%s.%N)
+psql "$pg dbname=$db" -qc "\\copy sales_psql FROM '$csv' WITH (FORMAT csv, HEADER true)"
+t3=$(date +%s.%N)
+
+python3 - "$bytes" "$rows" "$loaded" "$t0" "$t1" "$t2" "$t3" "$peak_kb" <<'PY'
+import sys
+b, rows, loaded = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+sb, ps = float(sys.argv[5]) - float(sys.argv[4]), float(sys.argv[7]) - float(sys.argv[6])
+peak = int(sys.argv[8]) / 1024
+mb = b / 1024 / 1024
+print(f"file:            {mb:.0f} MiB, {rows} rows (sandbox loaded {loaded})")
+print(f"sandbox COPY:    {sb:7.1f} s  {mb / sb:7.1f} MiB/s  (from the emulator's S3, checked field by field)")
+print(f"psql \\copy:      {ps:7.1f} s  {mb / ps:7.1f} MiB/s  (local file)")
+print(f"ratio:           {(mb / sb) / (mb / ps):.2f} of \\copy's throughput")
+print(f"sandbox peak RSS: {peak:.0f} MiB")
+PY
