@@ -11,7 +11,10 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 emulator=${S2R_EMULATOR:-moto}
-PGDIR="$RUN_DIR/postgres"
+# The data folder lives under /tmp, not in the repo: the `postgres` user must
+# be able to reach it, and a clone under /root would not let it.
+pg_dirfile="$RUN_DIR/postgres.dir"
+PGDIR=$(cat "$pg_dirfile" 2>/dev/null || true)
 pg_pidfile="$RUN_DIR/postgres.port"
 sb_pidfile="$RUN_DIR/sandbox.pid"
 sb_envfile="$RUN_DIR/sandbox.env"
@@ -36,17 +39,21 @@ install_postgres() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   fi
   pg_bin >/dev/null || die "PostgreSQL binaries not found under /usr/lib/postgresql"
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
 }
 
-pg_running() { [ -f "$PGDIR/postmaster.pid" ] && kill -0 "$(head -1 "$PGDIR/postmaster.pid")" 2>/dev/null; }
+pg_running() { [ -n "$PGDIR" ] && [ -f "$PGDIR/postmaster.pid" ] && kill -0 "$(head -1 "$PGDIR/postmaster.pid")" 2>/dev/null; }
 
 start_postgres() {
   install_postgres
   local bin; bin=$(pg_bin)
   if ! pg_running; then
-    rm -rf "$PGDIR"
-    mkdir -p "$PGDIR"
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDIR"
+    [ -n "$PGDIR" ] && rm -rf "$PGDIR"
+    PGDIR=$(mktemp -d /tmp/s3-to-redshift-postgres.XXXXXX)
+    echo "$PGDIR" >"$pg_dirfile"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PGDIR"; fi
     chmod 700 "$PGDIR"
     as_pg "$bin/initdb" -D "$PGDIR" -U postgres --auth=trust --no-sync >"$RUN_DIR/initdb.log" 2>&1 \
       || { cat "$RUN_DIR/initdb.log" >&2; die "initdb failed"; }
@@ -66,7 +73,8 @@ stop_postgres() {
     as_pg "$(pg_bin)/pg_ctl" -D "$PGDIR" -m fast -w stop >/dev/null || true
     log "PostgreSQL stopped"
   fi
-  rm -rf "$PGDIR" "$pg_pidfile"
+  [ -n "$PGDIR" ] && rm -rf "$PGDIR"
+  rm -f "$pg_pidfile" "$pg_dirfile"
 }
 
 sb_running() { [ -f "$sb_pidfile" ] && kill -0 "$(cat "$sb_pidfile")" 2>/dev/null; }
