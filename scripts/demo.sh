@@ -8,10 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
-  trap '"$ROOT/scripts/sandbox.sh" stop' EXIT
-fi
-eval "$("$ROOT/scripts/sandbox.sh" start)"
+use_stack
 
 # The password is made up for this run and passed in the environment: the
 # config file never holds one.

@@ -55,13 +55,7 @@ ENV
 }
 
 stop() {
-  if is_running; then
-    local pid; pid=$(cat "$pidfile")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    log "$name stopped (pid $pid)"
-  fi
+  if is_running; then stop_pid "$(cat "$pidfile")" "$name"; fi
   rm -f "$pidfile" "$envfile"
 }
 

@@ -23,3 +23,22 @@ wait_http() {
   done
   return 1
 }
+
+# stop_pid PID NAME: asks the process to end, waits up to 5 s, then kills it.
+stop_pid() {
+  local pid=$1 name=$2
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  log "$name stopped (pid $pid)"
+}
+
+# use_stack: starts the local stack (PostgreSQL, emulator, sandbox) unless it
+# is already running, exports its environment, and stops it when the calling
+# script exits only if this call started it.
+use_stack() {
+  if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
+    trap '"$ROOT/scripts/sandbox.sh" stop' EXIT
+  fi
+  eval "$("$ROOT/scripts/sandbox.sh" start)"
+}

@@ -100,13 +100,7 @@ start() {
 }
 
 stop() {
-  if sb_running; then
-    local pid; pid=$(cat "$sb_pidfile")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    log "sandbox stopped (pid $pid)"
-  fi
+  if sb_running; then stop_pid "$(cat "$sb_pidfile")" sandbox; fi
   rm -f "$sb_pidfile" "$sb_envfile" "$RUN_DIR/sandbox.port"
   stop_postgres
   "$ROOT/scripts/emulator.sh" stop "$emulator"

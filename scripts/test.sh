@@ -7,10 +7,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-# Stop the stack afterwards only if this script started it.
-if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
-  trap '"$ROOT/scripts/sandbox.sh" stop' EXIT
-fi
-eval "$("$ROOT/scripts/sandbox.sh" start)"
+use_stack
 log "running the tests against $S2R_EMULATOR at $AWS_ENDPOINT_URL and the sandbox at $AWS_ENDPOINT_URL_REDSHIFT_DATA"
 cargo test --locked --workspace "$@"

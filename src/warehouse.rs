@@ -201,6 +201,24 @@ impl fmt::Display for ResultSet {
     }
 }
 
+/// Points a Data API request at `target`. A macro because the SDK's request
+/// builders share these setters but no trait.
+macro_rules! at_target {
+    ($req:expr, $target:expr) => {
+        match $target {
+            Target::Cluster {
+                identifier,
+                database,
+                db_user,
+            } => $req
+                .cluster_identifier(identifier)
+                .database(database)
+                .db_user(db_user),
+            Target::Workgroup { name, database } => $req.workgroup_name(name).database(database),
+        }
+    };
+}
+
 /// A Redshift database reached through the Data API.
 #[derive(Clone, Debug)]
 pub struct Warehouse {
@@ -261,18 +279,7 @@ impl Warehouse {
     /// Runs one statement with named parameters (`:name` in the SQL), which
     /// the service binds; values are sent as strings, never pasted into SQL.
     pub async fn execute_with(&self, sql: &str, params: &[(&str, &str)]) -> Result<Finished> {
-        let mut req = self.client.execute_statement().sql(sql);
-        req = match &self.target {
-            Target::Cluster {
-                identifier,
-                database,
-                db_user,
-            } => req
-                .cluster_identifier(identifier)
-                .database(database)
-                .db_user(db_user),
-            Target::Workgroup { name, database } => req.workgroup_name(name).database(database),
-        };
+        let mut req = at_target!(self.client.execute_statement().sql(sql), &self.target);
         for (name, value) in params {
             let p = SqlParameter::builder()
                 .name(*name)
@@ -304,21 +311,12 @@ impl Warehouse {
     /// Runs `sqls` as one batch: one transaction, all or nothing, as Redshift
     /// runs a `BatchExecuteStatement`. Returns each sub-statement's result.
     pub async fn batch(&self, sqls: &[String]) -> Result<Vec<Finished>> {
-        let mut req = self
-            .client
-            .batch_execute_statement()
-            .set_sqls(Some(sqls.to_vec()));
-        req = match &self.target {
-            Target::Cluster {
-                identifier,
-                database,
-                db_user,
-            } => req
-                .cluster_identifier(identifier)
-                .database(database)
-                .db_user(db_user),
-            Target::Workgroup { name, database } => req.workgroup_name(name).database(database),
-        };
+        let req = at_target!(
+            self.client
+                .batch_execute_statement()
+                .set_sqls(Some(sqls.to_vec())),
+            &self.target
+        );
         let out = req.send().await.map_err(|e| {
             Error::aws(
                 "Redshift Data API",
