@@ -59,7 +59,14 @@ pub mod load;
 pub mod pipeline;
 pub mod report;
 pub mod sql;
+#[doc(hidden)]
+pub mod tutorial;
 pub mod warehouse;
+
+/// The book's chapters, compiled as documentation so that `cargo test` runs
+/// every Rust block in them against the local stack.
+#[cfg(doctest)]
+pub mod book;
 
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;
