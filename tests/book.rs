@@ -32,7 +32,13 @@ async fn the_cli_chapter_shows_what_the_cli_prints() {
     common::require_sandbox();
     // Start from nothing, whatever an earlier run left.
     let _ = Command::new(env!("CARGO_BIN_EXE_s3-to-redshift"))
-        .args(["--config", "examples/pipeline.cfg", "down", "--with-iam", "--yes"])
+        .args([
+            "--config",
+            "examples/pipeline.cfg",
+            "down",
+            "--with-iam",
+            "--yes",
+        ])
         .stdin(Stdio::null())
         .output();
     let cfg = s3_to_redshift::config::Config::parse(
@@ -83,7 +89,10 @@ fn every_chapter_is_in_the_summary_and_every_link_resolves() {
     assert!(chapters.len() >= 12, "{}", chapters.len());
     for (name, text) in &chapters {
         if name != "SUMMARY.md" {
-            assert!(summary.contains(&format!("({name})")), "{name} is not in SUMMARY.md");
+            assert!(
+                summary.contains(&format!("({name})")),
+                "{name} is not in SUMMARY.md"
+            );
         }
         // Links to other chapters: `](file.md)` or `](file.md#anchor)`.
         for part in text.split("](").skip(1) {
@@ -93,11 +102,17 @@ fn every_chapter_is_in_the_summary_and_every_link_resolves() {
             }
             let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
             let linked = chapters.iter().find(|(n, _)| n == file);
-            let (_, linked_text) = linked.unwrap_or_else(|| panic!("{name} links to missing {target}"));
+            let (_, linked_text) =
+                linked.unwrap_or_else(|| panic!("{name} links to missing {target}"));
             if !anchor.is_empty() {
                 let heading = anchor.replace('-', " ");
                 assert!(
-                    linked_text.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim().to_lowercase().replace(['"', '\''], "") == heading),
+                    linked_text.lines().any(|l| l.starts_with('#')
+                        && l.trim_start_matches('#')
+                            .trim()
+                            .to_lowercase()
+                            .replace(['"', '\''], "")
+                            == heading),
                     "{name} links to {target}, but {file} has no such heading"
                 );
             }
@@ -117,7 +132,10 @@ fn every_rust_block_of_the_book_is_run() {
     // snippet shown but never run.
     for (name, text) in chapters() {
         for marker in ["```rust,ignore", "```rust,no_run", "```ignore", "```no_run"] {
-            assert!(!text.contains(marker), "{name} has a block that does not run ({marker})");
+            assert!(
+                !text.contains(marker),
+                "{name} has a block that does not run ({marker})"
+            );
         }
         // Fences without a language are Rust to rustdoc; say what they are.
         let mut in_block = false;
@@ -133,7 +151,10 @@ fn every_rust_block_of_the_book_is_run() {
     let book_rs = std::fs::read_to_string("src/book.rs").unwrap();
     for (name, _) in chapters() {
         if name != "SUMMARY.md" {
-            assert!(book_rs.contains(&format!("book/src/{name}")), "src/book.rs does not include {name}");
+            assert!(
+                book_rs.contains(&format!("book/src/{name}")),
+                "src/book.rs does not include {name}"
+            );
         }
     }
 }

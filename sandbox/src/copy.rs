@@ -11,6 +11,7 @@
 //! them in `stl_load_errors`, and can skip up to `MAXERROR` bad rows;
 //! PostgreSQL would stop at the first error with none of that.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use async_compression::tokio::bufread::GzipDecoder;
@@ -789,10 +790,12 @@ impl Loader<'_> {
                 }
                 csv_core::ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
                 csv_core::ReadRecordResult::Record => {
-                    let mut fields = Vec::with_capacity(ends_len);
+                    // Borrowed from the parser's buffer: no copy per field
+                    // unless a value must change.
+                    let mut fields: Vec<Cow<str>> = Vec::with_capacity(ends_len);
                     let mut start = 0;
                     for &end in &ends[..ends_len] {
-                        fields.push(String::from_utf8_lossy(&fields_buf[start..end]).into_owned());
+                        fields.push(String::from_utf8_lossy(&fields_buf[start..end]));
                         start = end;
                     }
                     let this_line = record_line;
@@ -806,8 +809,9 @@ impl Loader<'_> {
                     if fields.len() == 1 && fields[0].is_empty() {
                         continue;
                     }
-                    let raw = fields.join(&delimiter.to_string());
-                    let values: Vec<Option<String>> = fields.into_iter().map(Some).collect();
+                    let raw = || fields.join(&delimiter.to_string());
+                    let values: Vec<Option<Cow<str>>> =
+                        fields.iter().map(|f| Some(f.clone())).collect();
                     self.row(values, file, this_line, &raw, true);
                     if self.error_count > self.spec.max_error {
                         return Ok(());
@@ -866,7 +870,7 @@ impl Loader<'_> {
                 }
             };
             // JSON 'auto': keys match column names, case-insensitively.
-            let values: Vec<Option<String>> = self
+            let values: Vec<Option<Cow<str>>> = self
                 .columns
                 .iter()
                 .map(|c| {
@@ -874,12 +878,12 @@ impl Loader<'_> {
                         .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
                         .and_then(|(_, v)| match v {
                             Value::Null => None,
-                            Value::String(s) => Some(s.clone()),
-                            other => Some(other.to_string()),
+                            Value::String(s) => Some(Cow::Owned(s.clone())),
+                            other => Some(Cow::Owned(other.to_string())),
                         })
                 })
                 .collect();
-            self.row(values, file, line_no, &text, false);
+            self.row(values, file, line_no, &|| text.clone(), false);
             if self.error_count > self.spec.max_error {
                 return Ok(());
             }
@@ -923,14 +927,24 @@ impl Loader<'_> {
     /// by name (JSON), so their count must match the columns.
     fn row(
         &mut self,
-        values: Vec<Option<String>>,
+        values: Vec<Option<Cow<'_, str>>>,
         file: &str,
         line: i64,
-        raw: &str,
+        raw: &dyn Fn() -> String,
         positional: bool,
     ) {
         if positional && values.len() < self.columns.len() {
-            self.reject(file, line, "", "", "", raw, "", 1214, "Delimiter not found");
+            self.reject(
+                file,
+                line,
+                "",
+                "",
+                "",
+                &raw(),
+                "",
+                1214,
+                "Delimiter not found",
+            );
             return;
         }
         if positional && values.len() > self.columns.len() {
@@ -940,14 +954,14 @@ impl Loader<'_> {
                 "",
                 "",
                 "",
-                raw,
+                &raw(),
                 "",
                 1216,
                 "Extra column(s) found",
             );
             return;
         }
-        let mut converted: Vec<Option<String>> = Vec::with_capacity(values.len());
+        let mut converted: Vec<Option<Cow<str>>> = Vec::with_capacity(values.len());
         for (col, value) in self.columns.iter().zip(values) {
             match convert(col, value, self.spec) {
                 Ok(v) => {
@@ -958,7 +972,7 @@ impl Loader<'_> {
                             &col.name,
                             &col.pg_type,
                             "",
-                            raw,
+                            &raw(),
                             "",
                             1213,
                             "Missing data for not-null field",
@@ -975,7 +989,7 @@ impl Loader<'_> {
                         &col.name,
                         &col.pg_type,
                         &length,
-                        raw,
+                        &raw(),
                         &raw_value,
                         code,
                         &reason,
@@ -992,8 +1006,12 @@ impl Loader<'_> {
                 // Always quoted, so an empty string stays distinct from NULL
                 // (an unquoted empty field) in PostgreSQL's CSV.
                 self.out.extend_from_slice(b"\"");
-                self.out
-                    .extend_from_slice(v.replace('"', "\"\"").as_bytes());
+                for part in v.split('"').enumerate() {
+                    if part.0 > 0 {
+                        self.out.extend_from_slice(b"\"\"");
+                    }
+                    self.out.extend_from_slice(part.1.as_bytes());
+                }
                 self.out.extend_from_slice(b"\"");
             }
         }
@@ -1005,11 +1023,11 @@ impl Loader<'_> {
 type Rejection = (i32, String, String);
 
 /// Checks and normalises one value for its column, as Redshift's COPY does.
-fn convert(
+fn convert<'a>(
     col: &TargetColumn,
-    value: Option<String>,
+    value: Option<Cow<'a, str>>,
     spec: &CopySpec,
-) -> Result<Option<String>, Rejection> {
+) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(v) = value else { return Ok(None) };
     let null_as = spec.null_as.as_deref().unwrap_or("\\N");
     if v == null_as {
@@ -1025,7 +1043,11 @@ fn convert(
         if let Some(max) = col.length
             && v.len() > max as usize
         {
-            return Err((1204, "String length exceeds DDL length".into(), v));
+            return Err((
+                1204,
+                "String length exceeds DDL length".into(),
+                v.into_owned(),
+            ));
         }
         return Ok(Some(v));
     }
@@ -1041,7 +1063,7 @@ fn convert(
                 "Invalid digit, Value '{}', Pos 0, Type: {ty}",
                 t.chars().next().unwrap_or(' ')
             ),
-            v.clone(),
+            v.to_string(),
         )
     };
     match col.pg_type.as_str() {
@@ -1062,14 +1084,14 @@ fn convert(
                 return Err((
                     1207,
                     format!("Overflow, Value '{t}' is out of range for {}", col.pg_type),
-                    v.clone(),
+                    v.to_string(),
                 ));
             }
-            Ok(Some(n.to_string()))
+            Ok(Some(trimmed(v)))
         }
         "float4" | "float8" => {
             t.parse::<f64>().map_err(|_| bad_digit("Double"))?;
-            Ok(Some(t.to_string()))
+            Ok(Some(trimmed(v)))
         }
         "numeric" => {
             let unsigned = t.trim_start_matches(['-', '+']);
@@ -1088,23 +1110,23 @@ fn convert(
                     return Err((
                         1208,
                         format!("Numeric data overflow (result precision), Value '{t}'"),
-                        v.clone(),
+                        v.to_string(),
                     ));
                 }
             }
-            Ok(Some(t.to_string()))
+            Ok(Some(trimmed(v)))
         }
         "bool" => match t.to_ascii_lowercase().as_str() {
-            "t" | "true" | "1" | "y" | "yes" => Ok(Some("t".into())),
-            "f" | "false" | "0" | "n" | "no" => Ok(Some("f".into())),
+            "t" | "true" | "1" | "y" | "yes" => Ok(Some(Cow::Borrowed("t"))),
+            "f" | "false" | "0" | "n" | "no" => Ok(Some(Cow::Borrowed("f"))),
             _ => Err((
                 1207,
                 format!("Invalid input syntax for type boolean: '{t}'"),
-                v.clone(),
+                v.to_string(),
             )),
         },
         "date" => parse_date(t, spec.date_format.as_deref())
-            .map(|d| Some(d.format("%Y-%m-%d").to_string()))
+            .map(|d| Some(Cow::Owned(d.format("%Y-%m-%d").to_string())))
             .ok_or_else(|| {
                 (
                     1205,
@@ -1112,11 +1134,11 @@ fn convert(
                         "Invalid Date Format - value '{t}' does not match {}",
                         spec.date_format.as_deref().unwrap_or("YYYY-MM-DD")
                     ),
-                    v.clone(),
+                    v.to_string(),
                 )
             }),
         "timestamp" | "timestamptz" => parse_timestamp(t, spec.time_format.as_deref())
-            .map(Some)
+            .map(|s| Some(Cow::Owned(s)))
             .ok_or_else(|| {
                 (
                     1206,
@@ -1124,10 +1146,19 @@ fn convert(
                         "Invalid timestamp format - value '{t}' does not match {}",
                         spec.time_format.as_deref().unwrap_or("YYYY-MM-DD HH:MI:SS")
                     ),
-                    v.clone(),
+                    v.to_string(),
                 )
             }),
         _ => Ok(Some(v)),
+    }
+}
+
+/// The value without surrounding white space, copied only if it had some.
+fn trimmed(v: Cow<'_, str>) -> Cow<'_, str> {
+    match v {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
     }
 }
 
@@ -1347,7 +1378,11 @@ mod tests {
     fn values_are_checked_like_redshift() {
         let spec =
             p("copy t from 's3://b/k' iam_role 'x' csv dateformat 'auto' emptyasnull").unwrap();
-        let ok = |c: &TargetColumn, v: &str| convert(c, Some(v.into()), &spec).unwrap();
+        let ok = |c: &TargetColumn, v: &str| {
+            convert(c, Some(v.into()), &spec)
+                .unwrap()
+                .map(|v| v.into_owned())
+        };
         let bad = |c: &TargetColumn, v: &str| convert(c, Some(v.into()), &spec).unwrap_err();
         assert_eq!(ok(&col("int4", None, None), " 42 "), Some("42".into()));
         assert_eq!(bad(&col("int4", None, None), "4x").0, 1207);
