@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The notebook: generated from the book, executed top to bottom with the
+# evcxr Rust kernel against the local stack, and checked.
+#   scripts/notebook.sh            check: the committed notebook matches the
+#                                  book, and a fresh run of it has no error
+#   scripts/notebook.sh --update   regenerate, run, and write the notebook
+#                                  with its outputs into notebooks/
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/setup.sh" moto
+if ! command -v evcxr_jupyter >/dev/null; then
+  log "installing evcxr_jupyter (about 9 minutes, once)"
+  cargo install evcxr_jupyter --locked --quiet
+fi
+# Without rust-src, evcxr cannot carry variables from one cell to the next.
+rustup component add rust-src >/dev/null 2>&1 || log "warning: could not add rust-src"
+if [ ! -x "$ROOT/.venv/bin/jupyter" ] || ! "$ROOT/.venv/bin/python" -c "import nbclient, nbconvert, ipykernel" 2>/dev/null; then
+  log "installing the Jupyter pieces into .venv"
+  "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check nbclient nbconvert ipykernel nbformat
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
+evcxr_jupyter --install >/dev/null
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+committed="$ROOT/notebooks/s3-to-redshift.ipynb"
+if [ "${1:-}" = --update ]; then
+  python3 scripts/notebook.py generate
+else
+  python3 scripts/notebook.py check-current "$committed"
+fi
+cp "$committed" "$work/run.ipynb"
+# The kernel must run from notebooks/ so that `:dep { path = ".." }` and the
+# examples' relative paths resolve as they do for a reader.
+cp "$work/run.ipynb" "$ROOT/notebooks/.run.ipynb"
+
+use_stack
+log "executing the notebook (the first cell compiles the crate into the kernel)"
+start=$(date +%s)
+jupyter nbconvert --to notebook --execute \
+  --ExecutePreprocessor.kernel_name=rust \
+  --ExecutePreprocessor.timeout=1200 \
+  --output-dir "$work" --output executed "$ROOT/notebooks/.run.ipynb"
+end=$(date +%s)
+rm -f "$ROOT/notebooks/.run.ipynb"
+python3 scripts/notebook.py check-run "$work/executed.ipynb"
+python3 - "$work/executed.ipynb" "$((end - start))" <<'PY'
+import json, sys
+from datetime import datetime
+nb = json.load(open(sys.argv[1]))
+def secs(cell):
+    t = cell.get("metadata", {}).get("execution", {})
+    a, b = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+    if not (a and b):
+        return None
+    p = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return (p(b) - p(a)).total_seconds()
+code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+first = secs(code[0])
+print(f"first cell (compiling the crate into the kernel): {first:.0f} s" if first else "first cell: no timing")
+print(f"whole notebook: {sys.argv[2]} s for {len(code)} code cells")
+PY
+if [ "${1:-}" = --update ]; then
+  cp "$work/executed.ipynb" "$committed"
+  log "wrote $committed with its outputs"
+fi
