@@ -5,8 +5,8 @@ The book's chapters are the one source: prose becomes markdown cells, each
 ```rust block a code cell for the evcxr Rust kernel. The blocks are written
 as rustdoc doctests, so they are adapted for a notebook:
 
-- the `#[tokio::main] async fn main() { ... Ok(()) }` wrapper is dropped
-  (evcxr runs `.await` and `?` at the top level of a cell);
+- the `#[tokio::main] async fn main() { ... Ok(()) }` wrapper becomes
+  `tutorial::block_on(async { ... })`, one runtime for all cells;
 - lines that only serve the tests (`tutorial::record(...)`) are dropped;
 - other hidden `# ` set-up lines are shown, since the cell needs them.
 
@@ -81,7 +81,16 @@ def cell_source(block):
         lines.append(line)
     while lines and not lines[-1].strip():
         lines.pop()
-    return "\n".join(lines)
+    # Each block in the book stands alone, so each cell runs as one async
+    # block on the library's runtime (see `tutorial::block_on` for why not
+    # evcxr's own `.await`): it keeps no variable, and none of its borrows
+    # has to outlive the cell.
+    body = "\n".join(("    " + l) if l.strip() else "" for l in lines)
+    return (
+        "s3_to_redshift::tutorial::block_on(async {\n"
+        + body
+        + "\n    Ok::<(), s3_to_redshift::tutorial::BoxError>(())\n});"
+    )
 
 
 def split(markdown):

@@ -163,3 +163,31 @@ mod tests {
         );
     }
 }
+
+/// Any error, for the notebook's cells.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs one notebook cell's async code to the end, on a runtime owned by
+/// this library.
+///
+/// Why not evcxr's own top-level `.await`? evcxr compiles every cell as a
+/// crate of its own, and a runtime started by one cell is not the one that
+/// code compiled for a later cell finds: the HTTP client's timers then panic
+/// with "there is no reactor running". A runtime created here, by the code
+/// the cell itself calls, is always the one its futures use. An error ends
+/// the cell with a panic that says so, which the notebook's runner reports.
+pub fn block_on<F>(cell: F)
+where
+    F: std::future::Future<Output = std::result::Result<(), BoxError>>,
+{
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let rt = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    });
+    if let Err(e) = rt.block_on(cell) {
+        panic!("Error: {e}");
+    }
+}
