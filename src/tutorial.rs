@@ -147,23 +147,6 @@ pub fn record(key: &str, printed: &str) {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn run_specific_parts_are_normalised() {
-        assert_eq!(
-            super::normalize(
-                "statement 0f8fad5b-d9cb-469f-a165-70867728950e:2 failed at c.9a8b7c6d5e4f.us-east-1.x, é"
-            ),
-            "statement <statement-id>:2 failed at c.<id>.us-east-1.x, é"
-        );
-        assert_eq!(
-            super::normalize("version 1.2.3 and abc"),
-            "version 1.2.3 and abc"
-        );
-    }
-}
-
 /// Any error, for the notebook's cells.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -189,5 +172,22 @@ where
     });
     if let Err(e) = rt.block_on(cell) {
         panic!("Error: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn run_specific_parts_are_normalised() {
+        assert_eq!(
+            super::normalize(
+                "statement 0f8fad5b-d9cb-469f-a165-70867728950e:2 failed at c.9a8b7c6d5e4f.us-east-1.x, é"
+            ),
+            "statement <statement-id>:2 failed at c.<id>.us-east-1.x, é"
+        );
+        assert_eq!(
+            super::normalize("version 1.2.3 and abc"),
+            "version 1.2.3 and abc"
+        );
     }
 }
