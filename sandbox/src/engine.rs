@@ -295,22 +295,30 @@ impl Engine {
                 st.status.as_str()
             )));
         }
-        let token = {
-            let running = self.running.lock().unwrap();
-            let Some(r) = running.get(&st.id) else {
-                return Ok(());
+        // A cancel request reaches PostgreSQL only while a query runs; one
+        // that lands between two queries (or while the connection opens) is
+        // lost. So the flag is set for the runner to see, and the request is
+        // repeated until the statement has ended, for at most 5 seconds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let token = {
+                let running = self.running.lock().unwrap();
+                let Some(r) = running.get(&st.id) else {
+                    return Ok(());
+                };
+                r.cancelled.store(true, Ordering::SeqCst);
+                r.cancel.clone()
             };
-            r.cancelled.store(true, Ordering::SeqCst);
-            r.cancel.clone()
-        };
-        if let Some(token) = token {
-            // Ask PostgreSQL to stop the running query; the runner then sees
-            // the cancellation error and records ABORTED.
-            if let Err(e) = token.cancel_query(NoTls).await {
+            if let Some(token) = token
+                && let Err(e) = token.cancel_query(NoTls).await
+            {
                 tracing::warn!("cancel of {id} failed: {e}");
             }
+            if self.get(id)?.status.is_final() || std::time::Instant::now() > deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Ok(())
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut Statement)) {
@@ -383,6 +391,12 @@ impl Engine {
         for (i, sub) in st.subs.iter().enumerate() {
             if failure.is_some() {
                 self.set_sub(&id, i, Status::Aborted, None, -1, None, 0, 0);
+                continue;
+            }
+            if cancelled.load(Ordering::SeqCst) {
+                let e = "ERROR: Query cancelled on user's request".to_string();
+                self.set_sub(&id, i, Status::Aborted, Some(e.clone()), -1, None, 0, 0);
+                failure = Some((Status::Aborted, e));
                 continue;
             }
             self.set_sub(&id, i, Status::Started, None, -1, None, 0, 0);
