@@ -145,3 +145,55 @@ fn a_missing_config_file_is_exit_2() {
         String::from_utf8_lossy(&out.stderr).contains("cannot read config file /nonexistent/x.cfg")
     );
 }
+
+/// Secrets never reach the terminal: the database password and the access
+/// keys are absent from everything the CLI prints, even with every log line
+/// the SDK can write turned on.
+#[test]
+fn secrets_never_appear_in_output_or_logs() {
+    common::require_emulator();
+    let names = Names::new("clisecret");
+    let dir = tempfile::tempdir().unwrap();
+    let password = "Very-Secret-Passw0rd";
+    let secret_key = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY";
+    let body = config_text(
+        &names,
+        &[
+            ("AWS", "KEY = AKIAIOSFODNN7EXAMPLE"),
+            ("AWS", &format!("SECRET = {secret_key}")),
+        ],
+    );
+    let cfg = write_config(&dir, &body);
+    let mut all = String::new();
+    for args in [
+        &["-vv", "plan"][..],
+        &["-vv", "up"],
+        &["-vv", "status"],
+        &["-vv", "down", "--with-iam", "--yes"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_s3-to-redshift"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env("S3_TO_REDSHIFT_DB_PASSWORD", password)
+            .env("RUST_LOG", "trace")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        all.push_str(&stdout);
+        all.push_str(&stderr);
+    }
+    assert!(
+        all.len() > 10_000,
+        "trace logging was on: {} bytes",
+        all.len()
+    );
+    assert!(
+        all.contains("CreateCluster"),
+        "the logs cover the call that carries the password"
+    );
+    assert!(!all.contains(password), "the password leaked");
+    assert!(!all.contains(secret_key), "the secret access key leaked");
+}
