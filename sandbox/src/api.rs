@@ -295,8 +295,8 @@ fn statement_json(st: &Statement) -> Value {
 }
 
 fn describe(engine: &Engine, input: &Value) -> Result<Value, ApiError> {
-    let st = engine.get(required(input, "Id")?)?;
     let id = required(input, "Id")?;
+    let st = engine.get(id)?;
     if id.contains(':') {
         // A sub-statement of a batch, described on its own.
         let sub = st.subs.iter().find(|s| s.id == id).ok_or_else(|| {
@@ -535,9 +535,11 @@ async fn catalog(engine: &Arc<Engine>, input: &Value, what: Catalog) -> Result<V
             "TableName": str_field(input, "Table"),
             "ColumnList": rows.iter().map(|r| {
                 let mut c = column_json(&r[0].as_text().unwrap_or_default(), &r[1].as_text().unwrap_or_default());
-                c["length"] = json!(matches!(r[2], Cell::Long(_)).then(|| r[2].as_text()).flatten().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
-                c["precision"] = json!(r[3].as_text().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
-                c["scale"] = json!(r[4].as_text().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
+                // The query casts these to int, so they come back as longs.
+                let long = |c: &Cell| if let Cell::Long(v) = c { *v } else { 0 };
+                c["length"] = json!(long(&r[2]));
+                c["precision"] = json!(long(&r[3]));
+                c["scale"] = json!(long(&r[4]));
                 c["nullable"] = json!(if r[5] == Cell::Bool(true) { 1 } else { 0 });
                 if let Some(d) = r[6].as_text() { c["columnDefault"] = json!(d); }
                 c["schemaName"] = json!(r[7].as_text());

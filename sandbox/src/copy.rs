@@ -492,7 +492,6 @@ pub async fn run(
         out: BytesMut::with_capacity(CHUNK * 2),
         errors: Vec::new(),
         error_count: 0,
-        loaded: 0,
     };
     for (b, k) in &objects {
         let obj = aws
@@ -693,7 +692,6 @@ struct Loader<'a> {
     out: BytesMut,
     errors: Vec<LoadError>,
     error_count: u64,
-    loaded: u64,
 }
 
 impl Loader<'_> {
@@ -1016,7 +1014,6 @@ impl Loader<'_> {
             }
         }
         self.out.extend_from_slice(b"\n");
-        self.loaded += 1;
     }
 }
 

@@ -534,12 +534,12 @@ async fn execute_one(
     if first == "unload" {
         return Err("ERROR: UNLOAD is not supported by the sandbox".into());
     }
+    // One statement, with at most a trailing `;`.
     if sig
         .iter()
-        .filter(|t| t.kind == Kind::Punct && t.text == ";")
-        .count()
-        > 0
-        && sig.iter().rposition(|t| t.text == ";") != Some(sig.len() - 1)
+        .rev()
+        .skip(1)
+        .any(|t| t.kind == Kind::Punct && t.text == ";")
     {
         return Err(
             "ERROR: ExecuteStatement runs one statement; use BatchExecuteStatement for several"

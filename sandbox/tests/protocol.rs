@@ -277,6 +277,20 @@ async fn a_failed_statement_reports_the_database_error() {
         d.error(),
         Some("ERROR: relation \"no_such_table\" does not exist")
     );
+    for sql in ["SELECT 1; SELECT 2", "SELECT 1; SELECT 2;"] {
+        let d = run(&s, &c, sql).await;
+        assert_eq!(d.status(), Some(&StatusString::Failed), "{sql}");
+        assert!(
+            d.error().unwrap().contains("use BatchExecuteStatement"),
+            "{sql}: {:?}",
+            d.error()
+        );
+    }
+    assert_eq!(
+        ok(&s, &c, "SELECT 1;").await.result_rows(),
+        1,
+        "a trailing `;` is fine"
+    );
     let err = s
         .data
         .get_statement_result()
