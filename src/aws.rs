@@ -8,10 +8,11 @@
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_redshift::config::Region;
 
-use crate::config::Config;
+use crate::config::{AwsSettings, Config, RetryMode};
 use crate::error::{ConfigError, Error, Problem, Result};
 
 /// One client per service the pipeline uses, plus the resolved region.
@@ -39,11 +40,9 @@ impl Clients {
     /// bucket in another region fails.
     pub async fn new(cfg: &Config) -> Result<Self> {
         let aws = &cfg.aws;
-        // Explicit retries: the SDK's standard mode retries throttling and
-        // transient 5xx errors with jittered exponential backoff. The attempt
-        // count is the config's, so a flaky network can be given more.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(aws.max_attempts));
+            .retry_config(retry_config(aws))
+            .timeout_config(timeout_config(aws));
         if let Some(region) = &aws.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -105,6 +104,42 @@ impl Clients {
             message: "the reply named no account".into(),
         })
     }
+}
+
+/// The SDK retry settings from `[AWS]`.
+///
+/// Why explicit: the SDK's defaults (3 attempts, no attempt timeout) suit an
+/// interactive call; a pipeline that waits half an hour for a cluster meets
+/// throttling and a dropped connection sooner or later, and should ride them
+/// out. Every client gets the same settings, and they are in the `.cfg`, so a
+/// flaky network can be given more attempts without a rebuild. What is
+/// retried is the SDK's decision: throttling codes (`Throttling`,
+/// `ThrottlingException`, …), 500/502/503/504, I/O errors such as a dropped
+/// connection or a truncated body, and attempts that time out.
+///
+/// ```
+/// # let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
+/// # let cfg = s3_to_redshift::config::Config::parse(&text, "p.cfg", None).unwrap();
+/// let retry = s3_to_redshift::aws::retry_config(&cfg.aws);
+/// assert_eq!(retry.max_attempts(), 5);
+/// ```
+pub fn retry_config(aws: &AwsSettings) -> RetryConfig {
+    let base = match aws.retry_mode {
+        RetryMode::Standard => RetryConfig::standard(),
+        RetryMode::Adaptive => RetryConfig::adaptive(),
+    };
+    base.with_max_attempts(aws.max_attempts)
+        .with_initial_backoff(aws.initial_backoff)
+}
+
+/// The SDK timeouts from `[AWS]`: a connect timeout, and a per-attempt
+/// timeout so that a reply that stalls is abandoned and retried instead of
+/// hanging the run. (No overall operation timeout: the attempts bound it.)
+pub fn timeout_config(aws: &AwsSettings) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(aws.connect_timeout)
+        .operation_attempt_timeout(aws.attempt_timeout)
+        .build()
 }
 
 /// The ARN partition of a region: `aws`, `aws-cn` or `aws-us-gov`.

@@ -96,6 +96,17 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// How many attempts the SDK makes for a call that fails transiently.
     pub max_attempts: u32,
+    /// How retries are paced (`RETRY_MODE`).
+    pub retry_mode: RetryMode,
+    /// The first retry's backoff before jitter (`INITIAL_BACKOFF_MS`); later
+    /// ones grow exponentially up to the SDK's 20 s cap.
+    pub initial_backoff: Duration,
+    /// How long to wait for a TCP/TLS connection (`CONNECT_TIMEOUT_SECS`).
+    pub connect_timeout: Duration,
+    /// How long one attempt of one request may take before it is abandoned
+    /// and retried (`ATTEMPT_TIMEOUT_SECS`), so a stalled reply cannot hang
+    /// a run.
+    pub attempt_timeout: Duration,
     /// Access keys written in the file (classic `[AWS] KEY`/`SECRET`).
     /// Accepted for compatibility; a profile or the environment is better.
     pub static_credentials: Option<StaticCredentials>,
@@ -108,6 +119,17 @@ pub struct StaticCredentials {
     pub access_key_id: String,
     /// The secret access key.
     pub secret_access_key: Secret,
+}
+
+/// How the SDK paces retries (`[AWS] RETRY_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RetryMode {
+    /// Exponential backoff with jitter on throttling, 5xx and timeouts.
+    #[default]
+    Standard,
+    /// Standard, plus a client-side rate limiter that slows down after
+    /// throttling: for accounts that share API limits with other jobs.
+    Adaptive,
 }
 
 /// `[IAM]`: the role Redshift assumes and its S3 read policy.
@@ -250,6 +272,9 @@ pub struct S3Settings {
     pub source: S3Uri,
     /// The bucket's region when it differs from `[AWS] REGION` (COPY's `REGION`).
     pub region: Option<String>,
+    /// `SOURCE` is a manifest (a JSON list of the objects to load, COPY's
+    /// `MANIFEST`), not the data itself.
+    pub manifest: bool,
 }
 
 /// Redshift's distribution styles.
@@ -285,8 +310,35 @@ pub enum LoadMode {
     /// the same rows, and a failed COPY leaves the old rows in place.
     #[default]
     Replace,
-    /// Add the rows to what is there (a re-run duplicates them).
+    /// Add the rows to what is there. The same objects (same keys and
+    /// ETags) are appended only once: a re-run after a success or an
+    /// interruption does not duplicate them.
     Append,
+    /// Insert new rows and update existing ones, matched on `[LOAD] KEY`;
+    /// rows absent from the new data stay as they are.
+    Upsert,
+}
+
+impl LoadMode {
+    /// The mode as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadMode::Replace => "replace",
+            LoadMode::Append => "append",
+            LoadMode::Upsert => "upsert",
+        }
+    }
+}
+
+/// The format of the source objects (`[LOAD] FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LoadFormat {
+    /// Delimited text with CSV quoting.
+    #[default]
+    Csv,
+    /// One JSON object per line, fields matched to columns by name
+    /// (`FORMAT AS JSON 'auto'`).
+    Json,
 }
 
 /// Compression of the source objects.
@@ -326,8 +378,12 @@ pub struct LoadSettings {
     pub compression: Compression,
     /// Bad rows tolerated before the COPY fails (`MAXERROR`); 0 by default.
     pub max_errors: u32,
-    /// Replace or append.
+    /// The source's format.
+    pub format: LoadFormat,
+    /// Replace, append or upsert.
     pub mode: LoadMode,
+    /// The columns that identify a row, for `upsert` (`KEY`).
+    pub key: Vec<Ident>,
     /// How long one SQL statement may run before it is cancelled.
     pub statement_timeout: Duration,
     /// If set, the load fails verification unless the table then holds exactly
@@ -442,7 +498,17 @@ struct Entry {
 const SCHEMA: &[(&str, &[&str])] = &[
     (
         "AWS",
-        &["REGION", "PROFILE", "MAX_ATTEMPTS", "KEY", "SECRET"],
+        &[
+            "REGION",
+            "PROFILE",
+            "MAX_ATTEMPTS",
+            "RETRY_MODE",
+            "INITIAL_BACKOFF_MS",
+            "CONNECT_TIMEOUT_SECS",
+            "ATTEMPT_TIMEOUT_SECS",
+            "KEY",
+            "SECRET",
+        ],
     ),
     ("IAM", &["ROLE_NAME", "POLICY_NAME", "ON_EXISTING"]),
     (
@@ -462,7 +528,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "POLL_INTERVAL_SECS",
         ],
     ),
-    ("S3", &["SOURCE", "REGION"]),
+    ("S3", &["SOURCE", "REGION", "MANIFEST"]),
     ("TABLE", &["NAME", "DIST_STYLE", "DIST_KEY", "SORT_KEY"]),
     (
         "LOAD",
@@ -479,6 +545,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "COMPRESSION",
             "MAX_ERRORS",
             "MODE",
+            "KEY",
             "STATEMENT_TIMEOUT_SECS",
             "EXPECTED_ROWS",
         ],
@@ -736,6 +803,21 @@ impl Reader {
         let s3 = self.s3();
         let table = self.table();
         let load = self.load();
+        if let (Some(t), Some(l)) = (&table, &load) {
+            for k in &l.key {
+                if !t.columns.iter().any(|c| &c.name == k) {
+                    let hint = did_you_mean(k.as_str(), t.columns.iter().map(|c| c.name.as_str()));
+                    self.problem(
+                        "LOAD",
+                        "KEY",
+                        format!("`{}` is not a column in [COLUMNS]{hint}", k.as_str()),
+                    );
+                }
+            }
+            if !self.problems.is_empty() {
+                return None;
+            }
+        }
         Some(Config {
             path,
             aws: aws?,
@@ -754,7 +836,28 @@ impl Reader {
             None => None,
         };
         let profile = self.entry("AWS", "PROFILE").map(|e| e.value);
-        let max_attempts = self.optional("AWS", "MAX_ATTEMPTS", 5, |v| parse_int(v, 1, 20))?;
+        let max_attempts = self.optional("AWS", "MAX_ATTEMPTS", 5, |v| parse_int(v, 1, 20));
+        let retry_mode = self.optional("AWS", "RETRY_MODE", RetryMode::Standard, |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "standard" => Ok(RetryMode::Standard),
+                "adaptive" => Ok(RetryMode::Adaptive),
+                _ => Err(format!(
+                    "`{}` is not a retry mode; expected standard or adaptive",
+                    printable(v)
+                )),
+            }
+        });
+        let initial_backoff = self.optional("AWS", "INITIAL_BACKOFF_MS", 1000, |v| {
+            parse_int(v, 1, 60_000)
+        });
+        let connect_timeout =
+            self.optional("AWS", "CONNECT_TIMEOUT_SECS", 10, |v| parse_int(v, 1, 300));
+        let attempt_timeout =
+            self.optional("AWS", "ATTEMPT_TIMEOUT_SECS", 60, |v| parse_int(v, 1, 3600));
+        let (max_attempts, retry_mode) = (max_attempts?, retry_mode?);
+        let initial_backoff = Duration::from_millis(initial_backoff?.into());
+        let connect_timeout = Duration::from_secs(connect_timeout?.into());
+        let attempt_timeout = Duration::from_secs(attempt_timeout?.into());
         let key = self.entry("AWS", "KEY");
         let secret = self.entry("AWS", "SECRET");
         let static_credentials = match (key, secret) {
@@ -785,6 +888,10 @@ impl Reader {
             region,
             profile,
             max_attempts,
+            retry_mode,
+            initial_backoff,
+            connect_timeout,
+            attempt_timeout,
             static_credentials,
         })
     }
@@ -957,9 +1064,11 @@ impl Reader {
             Some(e) => Some(self.parse_entry(&e, parse_region)?),
             None => None,
         };
+        let manifest = self.optional("S3", "MANIFEST", false, parse_bool)?;
         Some(S3Settings {
             source: source?,
             region,
+            manifest,
         })
     }
 
@@ -1060,11 +1169,12 @@ impl Reader {
     }
 
     fn load(&mut self) -> Option<LoadSettings> {
-        let format = self.optional("LOAD", "FORMAT", (), |v| {
+        let format = self.optional("LOAD", "FORMAT", LoadFormat::Csv, |v| {
             match v.to_ascii_lowercase().as_str() {
-                "csv" => Ok(()),
+                "csv" => Ok(LoadFormat::Csv),
+                "json" => Ok(LoadFormat::Json),
                 _ => Err(format!(
-                    "`{}` is not supported yet; expected CSV",
+                    "`{}` is not a supported format; expected CSV or JSON (one object per line)",
                     printable(v)
                 )),
             }
@@ -1094,8 +1204,9 @@ impl Reader {
             match v.to_ascii_lowercase().as_str() {
                 "replace" => Ok(LoadMode::Replace),
                 "append" => Ok(LoadMode::Append),
+                "upsert" => Ok(LoadMode::Upsert),
                 _ => Err(format!(
-                    "`{}` is not a load mode; expected replace or append",
+                    "`{}` is not a load mode; expected replace, append or upsert",
                     printable(v)
                 )),
             }
@@ -1122,7 +1233,52 @@ impl Reader {
             );
             return None;
         }
-        format?;
+        let format = format?;
+        if format == LoadFormat::Json {
+            // These shape CSV parsing; with JSON they would be silently
+            // meaningless, so say so rather than ignore them.
+            for key in ["DELIMITER", "QUOTE", "IGNORE_HEADER"] {
+                if let Some(e) = self.entry("LOAD", key) {
+                    self.problem(
+                        &e.section,
+                        &e.key,
+                        "applies to CSV only; remove it, or set FORMAT = CSV".into(),
+                    );
+                }
+            }
+        }
+        let mode = mode?;
+        let key = match self.entry("LOAD", "KEY") {
+            Some(e) => {
+                let mut key = Vec::new();
+                for part in e.value.split(',') {
+                    key.push(self.parse_entry(&e, |_| {
+                        Ident::new(part.trim()).map_err(|m| format!("column name {m}"))
+                    })?);
+                }
+                if mode != LoadMode::Upsert {
+                    self.problem(
+                        &e.section,
+                        &e.key,
+                        format!(
+                            "is only used with MODE = upsert (MODE is {}); remove it or set MODE = upsert",
+                            mode.as_str()
+                        ),
+                    );
+                    return None;
+                }
+                key
+            }
+            None if mode == LoadMode::Upsert => {
+                self.problem(
+                    "LOAD",
+                    "KEY",
+                    "is missing; MODE = upsert needs the columns that identify a row, e.g. `KEY = sale_id`".into(),
+                );
+                return None;
+            }
+            None => Vec::new(),
+        };
         Some(LoadSettings {
             delimiter,
             quote,
@@ -1134,7 +1290,9 @@ impl Reader {
             time_format,
             compression: compression?,
             max_errors: max_errors?,
-            mode: mode?,
+            format,
+            mode,
+            key,
             statement_timeout: Duration::from_secs(statement_timeout?.into()),
             expected_rows,
         })
@@ -1220,6 +1378,17 @@ fn parse_region(v: &str) -> Result<String, String> {
 
 /// IAM names: letters, digits and `+=,.@_-`.
 fn parse_iam_name(v: &str, max: usize) -> Result<String, String> {
+    // A pasted ARN is the commonest mistake here; say what to keep.
+    if let Some(name) = v
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.rsplit('/').next())
+    {
+        return Err(format!(
+            "`{}` is an ARN; give the name only, e.g. `{}`",
+            printable(v),
+            printable(name)
+        ));
+    }
     if v.is_empty() || v.len() > max {
         return Err(format!("must be 1 to {max} characters"));
     }

@@ -147,8 +147,9 @@ pub enum Error {
         message: String,
         /// Redshift's query id (`query` in `STL_*` tables), 0 if unknown.
         query_id: i64,
-        /// Rows of `sys_load_error_detail` when a COPY failed, if any.
-        load_errors: Vec<crate::load::LoadError>,
+        /// The rejected rows when a COPY failed (first few, and a summary).
+        /// (Boxed: it is large, and errors travel through every `Result`.)
+        load_errors: Box<crate::load::LoadErrors>,
     },
 
     /// A SQL statement was cancelled (ABORTED).
@@ -179,15 +180,16 @@ pub enum Error {
     },
 }
 
-fn load_errors_text(errors: &[crate::load::LoadError]) -> String {
+fn load_errors_text(errors: &crate::load::LoadErrors) -> String {
     if errors.is_empty() {
         return String::new();
     }
-    let mut s = String::from("\n  load errors:");
-    for e in errors {
-        s.push_str(&format!("\n    {e}"));
-    }
-    s
+    let text: Vec<String> = errors
+        .to_string()
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect();
+    format!("\n  load errors:\n{}", text.join("\n"))
 }
 
 impl Error {

@@ -6,19 +6,74 @@
 //! functions of the config so that `plan` can show them and tests can check
 //! them without a database.
 //!
-//! How the load stays safe to re-run: in the default `replace` mode the old
-//! rows are deleted and the new ones copied in **one** `BatchExecuteStatement`,
-//! which Redshift runs as a single transaction. If the `COPY` fails, the
-//! `DELETE` is rolled back and the table keeps its rows. (`TRUNCATE` would be
-//! faster but commits at once in Redshift, which would lose that guarantee.)
+//! How a load stays safe, whatever the mode:
+//! 1. `COPY` goes into a **staging table** (`CREATE TABLE … (LIKE target)`,
+//!    so it has the target's columns, encodings and keys), never into the
+//!    target. A COPY that fails, or is cancelled, or a process killed half-way,
+//!    leaves the target exactly as it was.
+//! 2. The staged rows are checked *before* the target is touched: some rows
+//!    loaded, `EXPECTED_ROWS` (in replace mode), and for upsert no NULL or
+//!    duplicate keys (a duplicate would make the result depend on row order).
+//! 3. One `BatchExecuteStatement`, which Redshift runs as a single
+//!    transaction, then moves the rows in (replace: `DELETE` + `INSERT`;
+//!    append: `INSERT`; upsert: `DELETE … USING` the staged keys + `INSERT`),
+//!    records the load in a small ledger table and drops the staging table.
+//!    Readers see the old rows or the new ones, never a mix.
+//!
+//! Why `DELETE` + `INSERT` and not swapping the tables by renaming them?
+//! A renamed-in table loses the grants, comments and views that pointed at
+//! the old one; `DELETE` keeps them. (`TRUNCATE` would be faster, but it
+//! commits at once in Redshift and would break the single transaction.)
+//!
+//! The ledger (`<schema>.s3_to_redshift_loads`) is what makes `append` safe to
+//! re-run: it remembers which objects (keys and ETags) were appended, so a
+//! second run over the same objects, say after an interruption, adds nothing.
 
 use std::fmt;
 
-use crate::config::{Compression, Config, DistStyle, LoadMode, S3Uri, TableSettings};
+use crate::config::{Compression, Config, DistStyle, LoadFormat, LoadMode, S3Uri, TableSettings};
 use crate::error::{Error, Result};
 use crate::report::Action;
-use crate::sql::{TableName, copy_char_literal, quote_literal};
+use crate::sql::{Ident, MAX_IDENT_LEN, TableName, copy_char_literal, quote_literal};
 use crate::warehouse::{Target, Warehouse};
+
+/// The staging table for `table`: `s2r_staging__<table>` in the same schema
+/// (same schema so that it can take the same privileges), cut to Redshift's
+/// 127-byte limit.
+///
+/// ```
+/// use s3_to_redshift::sql::TableName;
+/// let t = TableName::parse("sales.orders").unwrap();
+/// assert_eq!(s3_to_redshift::load::staging_table(&t).to_string(),
+///            "\"sales\".\"s2r_staging__orders\"");
+/// ```
+pub fn staging_table(table: &TableName) -> TableName {
+    let mut name = format!("s2r_staging__{}", table.table.as_str());
+    // Identifiers are ASCII, so cutting at a byte is cutting at a character.
+    name.truncate(MAX_IDENT_LEN);
+    TableName {
+        schema: table.schema.clone(),
+        table: Ident::new(&name).expect("a prefix and a valid name make a valid name"),
+    }
+}
+
+/// The ledger of loads in `schema`: one row per load that reached the table.
+pub fn ledger_table(schema: &Ident) -> TableName {
+    TableName {
+        schema: schema.clone(),
+        table: Ident::new("s3_to_redshift_loads").expect("a valid name"),
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the ledger.
+pub fn create_ledger_sql(schema: &Ident) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n  table_name VARCHAR(300) NOT NULL,\n  source VARCHAR(1100) NOT NULL,\n  \
+         fingerprint VARCHAR(64) NOT NULL,\n  mode VARCHAR(16) NOT NULL,\n  rows_loaded BIGINT NOT NULL,\n  \
+         loaded_at TIMESTAMP NOT NULL\n)",
+        ledger_table(schema)
+    )
+}
 
 /// `CREATE SCHEMA IF NOT EXISTS` for a schema other than `public`.
 pub fn create_schema_sql(table: &TableSettings) -> Option<String> {
@@ -97,16 +152,29 @@ pub fn copy_sql(
         .collect();
     let region = cfg.s3.region.as_deref().unwrap_or(region);
     let mut sql = format!(
-        "COPY {into} ({})\nFROM {}\nIAM_ROLE {}\nREGION {}\nCSV DELIMITER {} QUOTE AS {}",
+        "COPY {into} ({})\nFROM {}\nIAM_ROLE {}\nREGION {}\n",
         cols.join(", "),
         quote_literal(&cfg.s3.source.to_string())?,
         quote_literal(role_arn)?,
         quote_literal(region)?,
-        copy_char_literal(load.delimiter)?,
-        copy_char_literal(load.quote)?,
     );
-    if load.ignore_header > 0 {
-        sql.push_str(&format!(" IGNOREHEADER {}", load.ignore_header));
+    if cfg.s3.manifest {
+        sql.push_str("MANIFEST ");
+    }
+    match load.format {
+        LoadFormat::Csv => {
+            sql.push_str(&format!(
+                "CSV DELIMITER {} QUOTE AS {}",
+                copy_char_literal(load.delimiter)?,
+                copy_char_literal(load.quote)?,
+            ));
+            if load.ignore_header > 0 {
+                sql.push_str(&format!(" IGNOREHEADER {}", load.ignore_header));
+            }
+        }
+        // 'auto' matches the objects' keys to the column names, so the
+        // order of fields in the file does not matter.
+        LoadFormat::Json => sql.push_str("FORMAT AS JSON 'auto'"),
     }
     if let Some(null_as) = &load.null_as {
         sql.push_str(&format!(" NULL AS {}", quote_literal(null_as)?));
@@ -140,14 +208,94 @@ pub fn count_sql(table: &TableName) -> String {
     format!("SELECT COUNT(*) FROM {table}")
 }
 
-/// The statements `load` runs, in order, for `plan` to show.
-pub fn statements(cfg: &Config, region: &str, role_arn: &str) -> Result<Vec<String>, String> {
+/// Phase 1, one transaction: a fresh staging table shaped like the target,
+/// and the `COPY` into it. A staging table left by an interrupted run is
+/// dropped first, so a re-run starts clean.
+pub fn stage_sql(cfg: &Config, region: &str, role_arn: &str) -> Result<Vec<String>, String> {
+    let stage = staging_table(&cfg.table.name);
+    Ok(vec![
+        format!("DROP TABLE IF EXISTS {stage}"),
+        format!("CREATE TABLE {stage} (LIKE {})", cfg.table.name),
+        copy_sql(cfg, &stage, region, role_arn)?,
+    ])
+}
+
+/// What identifies a load in the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The configured source (`s3://…`).
+    pub source: String,
+    /// [`SourceSummary::fingerprint`] of the objects loaded.
+    pub fingerprint: String,
+}
+
+/// Phase 2, one transaction: move the staged rows into the target as the
+/// mode says, record the load in the ledger, drop the staging table.
+///
+/// The column lists are explicit on both sides, so the statement does not
+/// depend on the two tables' column order.
+pub fn swap_sql(cfg: &Config, entry: &LedgerEntry) -> Result<Vec<String>, String> {
+    let table = &cfg.table.name;
+    let stage = staging_table(table);
+    let cols: Vec<String> = cfg
+        .table
+        .columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    let cols = cols.join(", ");
+    let mut out = Vec::new();
+    match cfg.load.mode {
+        LoadMode::Replace => out.push(format!("DELETE FROM {table}")),
+        LoadMode::Append => {}
+        LoadMode::Upsert => {
+            let on: Vec<String> = cfg
+                .load
+                .key
+                .iter()
+                .map(|k| format!("{table}.{k} = {stage}.{k}"))
+                .collect();
+            out.push(format!(
+                "DELETE FROM {table} USING {stage} WHERE {}",
+                on.join(" AND ")
+            ));
+        }
+    }
+    out.push(format!(
+        "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"
+    ));
+    out.push(format!(
+        "INSERT INTO {} (table_name, source, fingerprint, mode, rows_loaded, loaded_at) \
+         SELECT {}, {}, {}, {}, COUNT(*), GETDATE() FROM {stage}",
+        ledger_table(&table.schema),
+        quote_literal(&table.to_string())?,
+        quote_literal(&entry.source)?,
+        quote_literal(&entry.fingerprint)?,
+        quote_literal(cfg.load.mode.as_str())?,
+    ));
+    out.push(format!("DROP TABLE {stage}"));
+    Ok(out)
+}
+
+/// The statements `load` runs, in order, for `plan` to show. `fingerprint`
+/// is the source's, when it could be listed.
+pub fn statements(
+    cfg: &Config,
+    region: &str,
+    role_arn: &str,
+    fingerprint: Option<&str>,
+) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = create_schema_sql(&cfg.table).into_iter().collect();
     out.push(create_table_sql(&cfg.table));
-    if cfg.load.mode == LoadMode::Replace {
-        out.push(format!("DELETE FROM {}", cfg.table.name));
-    }
-    out.push(copy_sql(cfg, &cfg.table.name, region, role_arn)?);
+    out.push(create_ledger_sql(&cfg.table.name.schema));
+    out.extend(stage_sql(cfg, region, role_arn)?);
+    out.extend(swap_sql(
+        cfg,
+        &LedgerEntry {
+            source: cfg.s3.source.to_string(),
+            fingerprint: fingerprint.unwrap_or("(fingerprint of the objects)").into(),
+        },
+    )?);
     out.push(count_sql(&cfg.table.name));
     Ok(out)
 }
@@ -181,28 +329,75 @@ impl fmt::Display for LoadError {
     }
 }
 
-/// How many load errors are fetched and shown; the count says if there were more.
+/// How many load errors are fetched and shown one by one; the rest are
+/// counted and summarised by column and reason.
 pub const LOAD_ERRORS_SHOWN: usize = 10;
+
+/// The rejected rows of one COPY: the first few in full, and a summary of all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadErrors {
+    /// The first [`LOAD_ERRORS_SHOWN`] rows, by line.
+    pub first: Vec<LoadError>,
+    /// How many rows were rejected in all.
+    pub total: i64,
+    /// `(column, reason, count)` over all of them, most frequent first
+    /// (at most [`LOAD_ERRORS_SHOWN`] groups).
+    pub by_reason: Vec<(String, String, i64)>,
+}
+
+impl LoadErrors {
+    /// Whether nothing was rejected.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0 && self.first.is_empty()
+    }
+}
+
+impl fmt::Display for LoadErrors {
+    /// The first errors, then — when there are more than shown — the summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.first {
+            writeln!(f, "  {e}")?;
+        }
+        let total = self.total.max(self.first.len() as i64);
+        if total > self.first.len() as i64 {
+            writeln!(
+                f,
+                "  … {} rejected rows in all, {} shown; by column and reason:",
+                total,
+                self.first.len()
+            )?;
+            for (column, reason, n) in &self.by_reason {
+                writeln!(f, "    {n:>8}  `{column}`: {reason}")?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The load errors of the COPY with Redshift query id `query_id`.
 ///
 /// A provisioned cluster keeps the raw value in `STL_LOAD_ERRORS`; Serverless
-/// has only `SYS_LOAD_ERROR_DETAIL`, which lacks it.
-pub async fn load_errors(wh: &Warehouse, query_id: i64) -> Result<Vec<LoadError>> {
-    let sql = match wh.target() {
-        Target::Cluster { .. } => {
+/// has only `SYS_LOAD_ERROR_DETAIL`, which lacks it. A load with a million
+/// bad rows must not fetch a million rows: the details are capped at
+/// [`LOAD_ERRORS_SHOWN`] and the rest summarised by one `GROUP BY`.
+pub async fn load_errors(wh: &Warehouse, query_id: i64) -> Result<LoadErrors> {
+    let (rows_sql, summary_sql) = match wh.target() {
+        Target::Cluster { .. } => (
             "SELECT TRIM(filename), line_number, TRIM(colname), TRIM(raw_field_value), TRIM(err_reason) \
-             FROM stl_load_errors WHERE query = :query_id ORDER BY line_number LIMIT 10"
-        }
-        Target::Workgroup { .. } => {
+             FROM stl_load_errors WHERE query = :query_id ORDER BY line_number LIMIT 10",
+            "SELECT TRIM(colname), TRIM(err_reason), COUNT(*) FROM stl_load_errors \
+             WHERE query = :query_id GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        ),
+        Target::Workgroup { .. } => (
             "SELECT TRIM(file_name), line_number, TRIM(column_name), '', TRIM(error_message) \
-             FROM sys_load_error_detail WHERE query_id = :query_id ORDER BY line_number LIMIT 10"
-        }
+             FROM sys_load_error_detail WHERE query_id = :query_id ORDER BY line_number LIMIT 10",
+            "SELECT TRIM(column_name), TRIM(error_message), COUNT(*) FROM sys_load_error_detail \
+             WHERE query_id = :query_id GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        ),
     };
-    let rs = wh
-        .query_with(sql, &[("query_id", &query_id.to_string())])
-        .await?;
-    Ok(rs
+    let id = query_id.to_string();
+    let rs = wh.query_with(rows_sql, &[("query_id", &id)]).await?;
+    let first: Vec<LoadError> = rs
         .rows
         .iter()
         .map(|r| {
@@ -215,31 +410,127 @@ pub async fn load_errors(wh: &Warehouse, query_id: i64) -> Result<Vec<LoadError>
                 reason: text(4),
             }
         })
-        .collect())
+        .collect();
+    if first.len() < LOAD_ERRORS_SHOWN {
+        // All of them are in hand: no need for the summary query.
+        return Ok(LoadErrors {
+            total: first.len() as i64,
+            first,
+            by_reason: Vec::new(),
+        });
+    }
+    let groups = wh.query_with(summary_sql, &[("query_id", &id)]).await?;
+    let mut by_reason: Vec<(String, String, i64)> = groups
+        .rows
+        .iter()
+        .map(|r| {
+            let text = |i: usize| r.get(i).map(ToString::to_string).unwrap_or_default();
+            (
+                text(0),
+                text(1),
+                r.get(2).and_then(|v| v.as_i64()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let total = by_reason.iter().map(|g| g.2).sum();
+    by_reason.truncate(LOAD_ERRORS_SHOWN);
+    Ok(LoadErrors {
+        first,
+        total,
+        by_reason,
+    })
 }
 
 /// What is at the source location.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceSummary {
-    /// Objects whose key starts with the configured key (what COPY reads).
+    /// Objects COPY will read: those whose key starts with the configured
+    /// key, or those a manifest lists.
     pub objects: u64,
     /// Their total size in bytes.
     pub bytes: u64,
+    /// A digest of every object's key, size and ETag. Two listings with the
+    /// same fingerprint name the same data, which is how `append` knows it
+    /// has loaded these objects before. (FNV-1a: this detects change, it is
+    /// not a security check.)
+    pub fingerprint: String,
+}
+
+/// FNV-1a, 64 bits: tiny, stable across Rust versions and platforms (unlike
+/// `std`'s `DefaultHasher`, whose output may change between releases).
+fn fnv1a(hash: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *hash ^= u64::from(*b);
+        *hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+/// Builds a [`SourceSummary`] from `(key, size, etag)` of each object.
+pub fn summarise(mut objects: Vec<(String, u64, String)>) -> SourceSummary {
+    objects.sort();
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for (key, size, etag) in &objects {
+        fnv1a(&mut hash, key.as_bytes());
+        fnv1a(&mut hash, &[0]);
+        fnv1a(&mut hash, size.to_string().as_bytes());
+        fnv1a(&mut hash, &[0]);
+        fnv1a(&mut hash, etag.as_bytes());
+        fnv1a(&mut hash, b"\n");
+    }
+    SourceSummary {
+        objects: objects.len() as u64,
+        bytes: objects.iter().map(|o| o.1).sum(),
+        fingerprint: format!("{hash:016x}"),
+    }
 }
 
 /// Lists the objects COPY will read (every page), so that a wrong path is a
 /// clear error before any SQL runs rather than a COPY failure later.
-pub async fn inspect_source(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<SourceSummary> {
+///
+/// With `manifest`, `uri` is a manifest: it is read, and each object it
+/// lists is looked up (a `mandatory` one that is missing is an error, as
+/// COPY would make it).
+pub async fn inspect_source(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    manifest: bool,
+) -> Result<SourceSummary> {
+    let objects = if manifest {
+        manifest_objects(s3, uri).await?
+    } else {
+        list_objects(s3, uri).await?
+    };
+    let summary = summarise(objects);
+    if summary.objects == 0 {
+        return Err(Error::Source {
+            uri: uri.to_string(),
+            reason: if manifest {
+                "the manifest lists no object that exists; check its `entries`".into()
+            } else {
+                "no object has this key or starts with it; upload the data first, or fix [S3] SOURCE".into()
+            },
+        });
+    }
+    if summary.bytes == 0 {
+        return Err(Error::Source {
+            uri: uri.to_string(),
+            reason: format!(
+                "the {} object(s) here are all empty; there is nothing to load",
+                summary.objects
+            ),
+        });
+    }
+    Ok(summary)
+}
+
+async fn list_objects(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Vec<(String, u64, String)>> {
     let mut pages = s3
         .list_objects_v2()
         .bucket(&uri.bucket)
         .prefix(&uri.key)
         .into_paginator()
         .send();
-    let mut summary = SourceSummary {
-        objects: 0,
-        bytes: 0,
-    };
+    let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = match page {
             Ok(p) => p,
@@ -252,23 +543,87 @@ pub async fn inspect_source(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Sour
             Err(e) => return Err(Error::aws("S3", "ListObjectsV2", uri.to_string(), e)),
         };
         for o in page.contents() {
-            summary.objects += 1;
-            summary.bytes += o.size().unwrap_or_default().max(0) as u64;
+            out.push((
+                o.key().unwrap_or_default().to_string(),
+                o.size().unwrap_or_default().max(0) as u64,
+                o.e_tag().unwrap_or_default().to_string(),
+            ));
         }
     }
-    if summary.objects == 0 {
-        return Err(Error::Source {
-            uri: uri.to_string(),
-            reason: "no object has this key or starts with it; upload the data first, or fix [S3] SOURCE".into(),
-        });
+    Ok(out)
+}
+
+async fn manifest_objects(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+) -> Result<Vec<(String, u64, String)>> {
+    let source_err = |reason: String| Error::Source {
+        uri: uri.to_string(),
+        reason,
+    };
+    let got = s3
+        .get_object()
+        .bucket(&uri.bucket)
+        .key(&uri.key)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(se) if se.is_no_such_key() => source_err(
+                "the manifest does not exist; write it first, or set [S3] MANIFEST = false".into(),
+            ),
+            _ => Error::aws("S3", "GetObject", uri.to_string(), e),
+        })?;
+    let body = got
+        .body
+        .collect()
+        .await
+        .map_err(|e| source_err(format!("reading the manifest failed: {e}")))?
+        .into_bytes();
+    let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        source_err(format!(
+            "is not a manifest: {e}; expected {{\"entries\": [{{\"url\": \"s3://…\", \"mandatory\": true}}]}}"
+        ))
+    })?;
+    let entries = doc
+        .get("entries")
+        .and_then(|e| e.as_array())
+        .ok_or_else(|| source_err("is not a manifest: it has no `entries` list".into()))?;
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let url = entry
+            .get("url")
+            .and_then(|u| u.as_str())
+            .ok_or_else(|| source_err(format!("manifest entry {i} has no `url`")))?;
+        let mandatory = entry
+            .get("mandatory")
+            .and_then(|m| m.as_bool())
+            .unwrap_or(false);
+        let part = S3Uri::parse(url)
+            .map_err(|m| source_err(format!("manifest entry {i}: `{url}` {m}")))?;
+        match s3
+            .head_object()
+            .bucket(&part.bucket)
+            .key(&part.key)
+            .send()
+            .await
+        {
+            Ok(h) => out.push((
+                url.to_string(),
+                h.content_length().unwrap_or_default().max(0) as u64,
+                h.e_tag().unwrap_or_default().to_string(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => {
+                if mandatory {
+                    return Err(source_err(format!(
+                        "manifest entry {i}, `{url}`, is mandatory and does not exist"
+                    )));
+                }
+                tracing::warn!("manifest entry {i}, {url}, does not exist; COPY will skip it");
+            }
+            Err(e) => return Err(Error::aws("S3", "HeadObject", url, e)),
+        }
     }
-    if summary.bytes == 0 {
-        return Err(Error::Source {
-            uri: uri.to_string(),
-            reason: format!("the {} object(s) here are all empty", summary.objects),
-        });
-    }
-    Ok(summary)
+    Ok(out)
 }
 
 /// What `load` did.
@@ -278,15 +633,64 @@ pub struct LoadReport {
     pub table: Action,
     /// What was at the source.
     pub source: SourceSummary,
+    /// The mode the load ran in.
+    pub mode: LoadMode,
     /// Rows the COPY loaded (its `ResultRows`).
     pub loaded: i64,
+    /// Rows in the table before the load.
+    pub rows_before: i64,
+    /// Upsert: rows that replaced an existing row with the same key.
+    pub updated: i64,
     /// Rows in the table afterwards.
     pub rows_in_table: i64,
     /// Rows rejected under `MAXERROR`, if any.
-    pub rejected: Vec<LoadError>,
+    pub rejected: LoadErrors,
+    /// Set when nothing was done because these objects were appended before:
+    /// when, as the ledger records it.
+    pub skipped: Option<String>,
 }
 
-/// Creates the table if needed, loads the data and verifies the result.
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(when) = &self.skipped {
+            return write!(
+                f,
+                "nothing appended: these {} object(s) were appended at {when}; {} rows in the table",
+                self.source.objects, self.rows_in_table
+            );
+        }
+        match self.mode {
+            LoadMode::Replace => write!(
+                f,
+                "{} rows loaded, replacing {}; {} in the table",
+                self.loaded, self.rows_before, self.rows_in_table
+            ),
+            LoadMode::Append => write!(
+                f,
+                "{} rows appended to {}; {} in the table",
+                self.loaded, self.rows_before, self.rows_in_table
+            ),
+            LoadMode::Upsert => write!(
+                f,
+                "{} rows upserted: {} updated, {} inserted; {} in the table",
+                self.loaded,
+                self.updated,
+                self.loaded - self.updated,
+                self.rows_in_table
+            ),
+        }
+    }
+}
+
+fn verification(cfg: &Config, reason: String) -> Error {
+    Error::Verification {
+        table: cfg.table.name.to_string(),
+        reason,
+    }
+}
+
+/// Creates the table if needed, loads the data through a staging table and
+/// verifies the result. See the module docs for why each step is there.
 pub async fn run(
     cfg: &Config,
     wh: &Warehouse,
@@ -294,8 +698,9 @@ pub async fn run(
     region: &str,
     role_arn: &str,
 ) -> Result<LoadReport> {
-    let source = inspect_source(s3, &cfg.s3.source).await?;
+    let source = inspect_source(s3, &cfg.s3.source, cfg.s3.manifest).await?;
     let table = &cfg.table.name;
+    let stage = staging_table(table);
     // Parameters, not pasted strings, even for names we validated: the habit
     // is the point for a reader who will copy this.
     let exists = wh
@@ -311,17 +716,56 @@ pub async fn run(
         wh.execute(&sql).await?;
     }
     wh.execute(&create_table_sql(&cfg.table)).await?;
+    wh.execute(&create_ledger_sql(&table.schema)).await?;
+    let count = |t: TableName| async move {
+        Ok::<i64, Error>(
+            wh.query(&count_sql(&t))
+                .await?
+                .scalar_i64()
+                .unwrap_or_default(),
+        )
+    };
+    let rows_before = count(table.clone()).await?;
+    let mut report = LoadReport {
+        table: if exists {
+            Action::Reuse
+        } else {
+            Action::Create
+        },
+        source,
+        mode: cfg.load.mode,
+        loaded: 0,
+        rows_before,
+        updated: 0,
+        rows_in_table: rows_before,
+        rejected: LoadErrors::default(),
+        skipped: None,
+    };
 
-    let copy = copy_sql(cfg, table, region, role_arn).map_err(|m| Error::Verification {
-        table: table.to_string(),
-        reason: format!("cannot build COPY: {m}"),
-    })?;
-    let mut batch = Vec::new();
-    if cfg.load.mode == LoadMode::Replace {
-        batch.push(format!("DELETE FROM {table}"));
+    if cfg.load.mode == LoadMode::Append {
+        let earlier = wh
+            .query_with(
+                &format!(
+                    "SELECT TO_CHAR(loaded_at, 'YYYY-MM-DD HH24:MI:SS') FROM {} \
+                     WHERE table_name = :table AND fingerprint = :fingerprint ORDER BY loaded_at LIMIT 1",
+                    ledger_table(&table.schema)
+                ),
+                &[
+                    ("table", &table.to_string()),
+                    ("fingerprint", &report.source.fingerprint),
+                ],
+            )
+            .await?;
+        if let Some(when) = earlier.rows.first().and_then(|r| r.first()) {
+            report.skipped = Some(format!("{when} UTC"));
+            return Ok(report);
+        }
     }
-    batch.push(copy);
-    let copied = match wh.batch(&batch).await {
+
+    // Phase 1: COPY into the staging table.
+    let staged = stage_sql(cfg, region, role_arn)
+        .map_err(|m| verification(cfg, format!("cannot build COPY: {m}")))?;
+    let copied = match wh.batch(&staged).await {
         Ok(done) => done,
         Err(Error::StatementFailed {
             id,
@@ -332,10 +776,10 @@ pub async fn run(
         }) => {
             // Fetch the rejected rows so the error says which line and why.
             let load_errors = match load_errors(wh, query_id).await {
-                Ok(rows) => rows,
+                Ok(errors) => errors,
                 Err(e) => {
                     tracing::warn!("could not read the load errors: {e}");
-                    Vec::new()
+                    LoadErrors::default()
                 }
             };
             return Err(Error::StatementFailed {
@@ -343,36 +787,114 @@ pub async fn run(
                 sql,
                 message,
                 query_id,
-                load_errors,
+                load_errors: Box::new(load_errors),
             });
         }
         Err(e) => return Err(e),
     };
-    let copy_result = copied.last().expect("the batch has a COPY");
-    let loaded = copy_result.result_rows;
-    let rejected = if cfg.load.max_errors > 0 {
-        load_errors(wh, copy_result.query_id).await?
-    } else {
-        Vec::new()
-    };
+    let copy_result = copied.last().expect("the batch ends with the COPY");
+    report.loaded = copy_result.result_rows;
+    if cfg.load.max_errors > 0 {
+        report.rejected = load_errors(wh, copy_result.query_id).await?;
+    }
 
-    let rows_in_table = wh
-        .query(&count_sql(table))
-        .await?
-        .scalar_i64()
-        .unwrap_or_default();
-    verify(cfg, loaded, rows_in_table)?;
-    Ok(LoadReport {
-        table: if exists {
-            Action::Reuse
-        } else {
-            Action::Create
-        },
-        source,
-        loaded,
-        rows_in_table,
-        rejected,
-    })
+    // Checks on the staged rows, before the target is touched.
+    if let Err(e) = check_staged(cfg, wh, &stage, report.loaded).await {
+        if let Err(drop) = wh.execute(&format!("DROP TABLE IF EXISTS {stage}")).await {
+            tracing::warn!("could not drop the staging table {stage}: {drop}");
+        }
+        return Err(e);
+    }
+
+    // Phase 2: one transaction moves the rows in.
+    let entry = LedgerEntry {
+        source: cfg.s3.source.to_string(),
+        fingerprint: report.source.fingerprint.clone(),
+    };
+    let swap = swap_sql(cfg, &entry).map_err(|m| verification(cfg, m))?;
+    let swapped = wh.batch(&swap).await?;
+    if cfg.load.mode == LoadMode::Upsert {
+        report.updated = swapped.first().map(|d| d.result_rows).unwrap_or_default();
+    }
+    report.rows_in_table = count(table.clone()).await?;
+    verify(cfg, &report)?;
+    Ok(report)
+}
+
+/// The checks on the staging table that must pass before the swap.
+async fn check_staged(cfg: &Config, wh: &Warehouse, stage: &TableName, loaded: i64) -> Result<()> {
+    if loaded == 0 {
+        return Err(verification(
+            cfg,
+            format!(
+                "COPY loaded no rows from {}; check IGNORE_HEADER and that the files hold data (the table was not changed)",
+                cfg.s3.source
+            ),
+        ));
+    }
+    if cfg.load.mode == LoadMode::Replace
+        && let Some(expected) = cfg.load.expected_rows
+        && loaded as u64 != expected
+    {
+        return Err(verification(
+            cfg,
+            format!(
+                "COPY staged {loaded} rows; [LOAD] EXPECTED_ROWS says {expected} (the table was not changed)"
+            ),
+        ));
+    }
+    if cfg.load.mode == LoadMode::Upsert {
+        let key: Vec<String> = cfg.load.key.iter().map(ToString::to_string).collect();
+        let key = key.join(", ");
+        let nulls: Vec<String> = cfg
+            .load
+            .key
+            .iter()
+            .map(|k| format!("{k} IS NULL"))
+            .collect();
+        let null_rows = wh
+            .query(&format!(
+                "SELECT COUNT(*) FROM {stage} WHERE {}",
+                nulls.join(" OR ")
+            ))
+            .await?
+            .scalar_i64()
+            .unwrap_or_default();
+        if null_rows > 0 {
+            return Err(verification(
+                cfg,
+                format!(
+                    "{null_rows} staged row(s) have a NULL in the key ({key}); a NULL key matches no row, so each \
+                     re-run would add them again. Fix the data or [LOAD] KEY (the table was not changed)"
+                ),
+            ));
+        }
+        let dups = wh
+            .query(&format!(
+                "SELECT {key}, COUNT(*) FROM {stage} GROUP BY {key} HAVING COUNT(*) > 1 ORDER BY 2 DESC LIMIT 5"
+            ))
+            .await?;
+        if !dups.rows.is_empty() {
+            let shown: Vec<String> = dups
+                .rows
+                .iter()
+                .map(|r| {
+                    let (n, k) = r.split_last().expect("the query has a count column");
+                    let k: Vec<String> = k.iter().map(ToString::to_string).collect();
+                    format!("({}) ×{n}", k.join(", "))
+                })
+                .collect();
+            return Err(verification(
+                cfg,
+                format!(
+                    "the new data has the same key ({key}) on several rows: {}; upsert needs one row per key, or \
+                     which one wins would depend on row order (the table was not changed)",
+                    shown.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the counts after a load.
@@ -380,41 +902,44 @@ pub async fn run(
 /// ```
 /// # let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
 /// # let cfg = s3_to_redshift::config::Config::parse(&text, "x.cfg", None).unwrap();
-/// use s3_to_redshift::load::verify;
-/// assert!(verify(&cfg, 10, 10).is_ok());
-/// assert!(verify(&cfg, 0, 0).is_err());   // nothing loaded
-/// assert!(verify(&cfg, 10, 12).is_err()); // replace mode: the table must hold exactly what was loaded
+/// use s3_to_redshift::load::{LoadReport, LoadErrors, SourceSummary, verify};
+/// use s3_to_redshift::{config::LoadMode, report::Action};
+/// let report = |loaded, rows_before, rows_in_table| LoadReport {
+///     table: Action::Reuse,
+///     source: SourceSummary { objects: 1, bytes: 100, fingerprint: "f".into() },
+///     mode: LoadMode::Replace,
+///     loaded, rows_before, updated: 0, rows_in_table,
+///     rejected: LoadErrors::default(),
+///     skipped: None,
+/// };
+/// assert!(verify(&cfg, &report(10, 7, 10)).is_ok());
+/// assert!(verify(&cfg, &report(10, 7, 12)).is_err()); // replace: exactly what was loaded
 /// ```
-pub fn verify(cfg: &Config, loaded: i64, rows_in_table: i64) -> Result<()> {
-    let table = cfg.table.name.to_string();
-    let fail = |reason: String| {
-        Err(Error::Verification {
-            table: table.clone(),
-            reason,
-        })
+pub fn verify(cfg: &Config, r: &LoadReport) -> Result<()> {
+    let fail = |reason: String| Err(verification(cfg, reason));
+    let expected = match r.mode {
+        LoadMode::Replace => r.loaded,
+        LoadMode::Append => r.rows_before + r.loaded,
+        LoadMode::Upsert => r.rows_before + r.loaded - r.updated,
     };
-    if loaded == 0 {
+    if r.rows_in_table != expected {
         return fail(format!(
-            "COPY loaded no rows from {}; check IGNORE_HEADER and that the files hold data",
-            cfg.s3.source
-        ));
-    }
-    if cfg.load.mode == LoadMode::Replace && rows_in_table != loaded {
-        return fail(format!(
-            "COPY loaded {loaded} rows but the table holds {rows_in_table}; another writer may be \
-             using the table"
-        ));
-    }
-    if rows_in_table < loaded {
-        return fail(format!(
-            "COPY loaded {loaded} rows but the table holds only {rows_in_table}"
+            "{} mode: the table held {} rows, {} were loaded ({} updating existing ones), so it should hold {}, \
+             but it holds {}; another writer may be using the table",
+            r.mode.as_str(),
+            r.rows_before,
+            r.loaded,
+            r.updated,
+            expected,
+            r.rows_in_table
         ));
     }
     if let Some(expected) = cfg.load.expected_rows
-        && rows_in_table as u64 != expected
+        && r.rows_in_table as u64 != expected
     {
         return fail(format!(
-            "the table holds {rows_in_table} rows; [LOAD] EXPECTED_ROWS says {expected}"
+            "the table holds {} rows; [LOAD] EXPECTED_ROWS says {expected}",
+            r.rows_in_table
         ));
     }
     Ok(())
@@ -482,16 +1007,120 @@ mod tests {
     }
 
     #[test]
-    fn replace_mode_deletes_in_the_copys_transaction_and_append_does_not() {
+    fn every_mode_copies_into_a_staging_table_and_swaps_in_one_batch() {
         let c = cfg("");
-        let stmts = statements(&c, "us-east-1", ROLE).unwrap();
-        assert!(stmts[0].starts_with("CREATE TABLE IF NOT EXISTS"));
-        assert_eq!(stmts[1], "DELETE FROM \"public\".\"sales\"");
-        assert!(stmts[2].starts_with("COPY"));
-        assert_eq!(stmts[3], "SELECT COUNT(*) FROM \"public\".\"sales\"");
+        let stmts = statements(&c, "us-east-1", ROLE, Some("abc")).unwrap();
+        let stage = "\"public\".\"s2r_staging__sales\"";
+        assert!(stmts[0].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"sales\""));
+        assert!(
+            stmts[1].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"s3_to_redshift_loads\"")
+        );
+        assert_eq!(stmts[2], format!("DROP TABLE IF EXISTS {stage}"));
+        assert_eq!(
+            stmts[3],
+            format!("CREATE TABLE {stage} (LIKE \"public\".\"sales\")")
+        );
+        assert!(
+            stmts[4].starts_with(&format!("COPY {stage} (")),
+            "{}",
+            stmts[4]
+        );
+        assert_eq!(stmts[5], "DELETE FROM \"public\".\"sales\"");
+        assert!(stmts[6].starts_with("INSERT INTO \"public\".\"sales\" (\"sale_id\""));
+        assert!(
+            stmts[7].contains("'abc', 'replace', COUNT(*)"),
+            "{}",
+            stmts[7]
+        );
+        assert_eq!(stmts[8], format!("DROP TABLE {stage}"));
+        assert_eq!(stmts[9], "SELECT COUNT(*) FROM \"public\".\"sales\"");
+
         let c = cfg("MODE = append\n");
-        let stmts = statements(&c, "us-east-1", ROLE).unwrap();
+        let stmts = statements(&c, "us-east-1", ROLE, None).unwrap();
         assert!(!stmts.iter().any(|s| s.starts_with("DELETE")));
+
+        let c = cfg("MODE = upsert\nKEY = sale_id, region\n");
+        let swap = swap_sql(
+            &c,
+            &LedgerEntry {
+                source: "s3://b/k".into(),
+                fingerprint: "f".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            swap[0],
+            format!(
+                "DELETE FROM \"public\".\"sales\" USING {stage} WHERE \"public\".\"sales\".\"sale_id\" = {stage}.\"sale_id\" \
+                 AND \"public\".\"sales\".\"region\" = {stage}.\"region\""
+            )
+        );
+        assert_eq!(swap.len(), 4);
+    }
+
+    #[test]
+    fn a_long_table_name_still_has_a_valid_staging_name() {
+        let t = TableName::parse(&"t".repeat(127)).unwrap();
+        let s = staging_table(&t);
+        assert_eq!(s.table.as_str().len(), 127);
+        assert!(s.table.as_str().starts_with("s2r_staging__t"));
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_any_object_and_not_with_listing_order() {
+        let a = summarise(vec![
+            ("k1".into(), 10, "\"e1\"".into()),
+            ("k2".into(), 20, "\"e2\"".into()),
+        ]);
+        let b = summarise(vec![
+            ("k2".into(), 20, "\"e2\"".into()),
+            ("k1".into(), 10, "\"e1\"".into()),
+        ]);
+        assert_eq!(a, b);
+        assert_eq!((a.objects, a.bytes), (2, 30));
+        let c = summarise(vec![
+            ("k1".into(), 10, "\"e1\"".into()),
+            ("k2".into(), 20, "\"e3\"".into()),
+        ]);
+        assert_ne!(a.fingerprint, c.fingerprint);
+    }
+
+    #[test]
+    fn json_lines_copy_has_no_csv_options() {
+        let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
+        let text = text
+            .replace("FORMAT = CSV", "FORMAT = json")
+            .replace("DELIMITER = ,\n", "")
+            .replace("IGNORE_HEADER = 1\n", "");
+        let mut c = Config::parse(&text, "t.cfg", None).unwrap_or_else(|e| panic!("{e}"));
+        c.s3.manifest = true;
+        let sql = copy_sql(&c, &c.table.name, "us-east-1", ROLE).unwrap();
+        assert!(
+            sql.ends_with("MANIFEST FORMAT AS JSON 'auto' EMPTYASNULL DATEFORMAT 'auto'"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn many_load_errors_are_capped_and_summarised() {
+        let e = |line| LoadError {
+            file: "s3://b/k".into(),
+            line,
+            column: "quantity".into(),
+            value: "x".into(),
+            reason: "Invalid digit".into(),
+        };
+        let errors = LoadErrors {
+            first: (2..12).map(e).collect(),
+            total: 5000,
+            by_reason: vec![("quantity".into(), "Invalid digit".into(), 5000)],
+        };
+        let text = errors.to_string();
+        assert_eq!(text.lines().count(), 12, "{text}");
+        assert!(
+            text.contains("5000 rejected rows in all, 10 shown"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -506,13 +1135,28 @@ mod tests {
     }
 
     #[test]
-    fn verification_catches_wrong_counts() {
+    fn verification_checks_the_counts_each_mode_implies() {
+        let report = |mode, loaded, before, updated, after| LoadReport {
+            table: Action::Reuse,
+            source: summarise(vec![("k".into(), 1, "e".into())]),
+            mode,
+            loaded,
+            rows_before: before,
+            updated,
+            rows_in_table: after,
+            rejected: LoadErrors::default(),
+            skipped: None,
+        };
         let c = cfg("EXPECTED_ROWS = 10\n");
-        assert!(verify(&c, 10, 10).is_ok());
-        let err = verify(&c, 9, 9).unwrap_err().to_string();
+        assert!(verify(&c, &report(LoadMode::Replace, 10, 3, 0, 10)).is_ok());
+        let err = verify(&c, &report(LoadMode::Replace, 9, 3, 0, 9))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("EXPECTED_ROWS says 10"), "{err}");
-        let c = cfg("MODE = append\n");
-        assert!(verify(&c, 10, 25).is_ok(), "append: older rows stay");
-        assert!(verify(&c, 10, 5).is_err());
+        let c = cfg("");
+        assert!(verify(&c, &report(LoadMode::Append, 10, 15, 0, 25)).is_ok());
+        assert!(verify(&c, &report(LoadMode::Append, 10, 15, 0, 24)).is_err());
+        assert!(verify(&c, &report(LoadMode::Upsert, 10, 15, 4, 21)).is_ok());
+        assert!(verify(&c, &report(LoadMode::Upsert, 10, 15, 4, 25)).is_err());
     }
 }

@@ -157,8 +157,12 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Load => {
             let report = pipeline.load(&progress).await?;
-            for rejected in &report.rejected {
-                println!("rejected: {rejected}");
+            if !report.rejected.is_empty() {
+                println!(
+                    "rejected under MAX_ERRORS ({} rows):\n{}",
+                    report.rejected.total,
+                    report.rejected.to_string().trim_end()
+                );
             }
             let rows = pipeline.preview(PREVIEW_ROWS).await?;
             println!("\nThe first rows of {}:\n{rows}", pipeline.cfg.table.name);

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::aws::{Clients, partition};
 use crate::cluster::{self, ClusterState};
-use crate::config::{Config, PASSWORD_ENV};
+use crate::config::{Config, LoadMode, PASSWORD_ENV};
 use crate::error::{ConfigError, Error, Problem, Result};
 use crate::iam::{self, PolicyState, RoleState};
 use crate::load::{self, LoadReport};
@@ -170,30 +170,48 @@ impl Pipeline {
     pub async fn plan(&self, force: bool) -> Result<Plan> {
         let found = self.look().await?;
         let mut steps = self.decide_up(&found, force)?;
-        let source = match load::inspect_source(&self.clients.s3, &self.cfg.s3.source).await {
-            Ok(s) => format!("{} object(s), {} bytes", s.objects, s.bytes),
-            Err(Error::Source { reason, .. }) => format!("warning: {reason}"),
-            Err(e) => return Err(e),
-        };
+        let (source, fingerprint) =
+            match load::inspect_source(&self.clients.s3, &self.cfg.s3.source, self.cfg.s3.manifest)
+                .await
+            {
+                Ok(s) => (
+                    format!("{} object(s), {} bytes", s.objects, s.bytes),
+                    Some(s.fingerprint),
+                ),
+                Err(Error::Source { reason, .. }) => (format!("warning: {reason}"), None),
+                Err(e) => return Err(e),
+            };
         steps.push(
             StepReport::new("table", self.cfg.table.name.to_string(), Action::Create)
                 .with_detail("if it does not exist (CREATE TABLE IF NOT EXISTS)"),
         );
         let mode = match self.cfg.load.mode {
-            crate::config::LoadMode::Replace => "replace the table's rows",
-            crate::config::LoadMode::Append => "append to the table",
+            LoadMode::Replace => {
+                "replace the table's rows (staging table, then one transaction)".into()
+            }
+            LoadMode::Append => "append to the table, once per set of objects".to_string(),
+            LoadMode::Upsert => {
+                let key: Vec<&str> = self.cfg.load.key.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "upsert on ({}) (staging table, then one transaction)",
+                    key.join(", ")
+                )
+            }
         };
         steps.push(
             StepReport::new("copy", self.cfg.s3.source.to_string(), Action::Create)
                 .with_detail(format!("{mode}; source: {source}")),
         );
-        let sql =
-            load::statements(&self.cfg, &self.clients.region, &found.role_arn).map_err(|m| {
-                Error::Verification {
-                    table: self.cfg.table.name.to_string(),
-                    reason: m,
-                }
-            })?;
+        let sql = load::statements(
+            &self.cfg,
+            &self.clients.region,
+            &found.role_arn,
+            fingerprint.as_deref(),
+        )
+        .map_err(|m| Error::Verification {
+            table: self.cfg.table.name.to_string(),
+            reason: m,
+        })?;
         Ok(Plan { steps, sql })
     }
 
@@ -296,12 +314,16 @@ impl Pipeline {
         )
         .await?;
         observer.step(
-            &StepReport::new("copy", self.cfg.table.name.to_string(), Action::Create).with_detail(
-                format!(
-                    "{} rows loaded, {} in the table",
-                    report.loaded, report.rows_in_table
-                ),
-            ),
+            &StepReport::new(
+                "copy",
+                self.cfg.table.name.to_string(),
+                if report.skipped.is_some() {
+                    Action::Reuse
+                } else {
+                    Action::Create
+                },
+            )
+            .with_detail(report.to_string()),
         );
         Ok(report)
     }

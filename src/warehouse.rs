@@ -436,7 +436,7 @@ impl Warehouse {
                         sql: brief(&sub_sql),
                         message,
                         query_id,
-                        load_errors: Vec::new(),
+                        load_errors: Default::default(),
                     });
                 }
                 Some(StatusString::Aborted) => {

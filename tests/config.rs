@@ -306,12 +306,68 @@ fn each_bad_value_names_its_section_and_key() {
         (
             "[AWS]",
             "[LOAD]\nFORMAT = PARQUET\n[AWS]",
-            &["[LOAD] FORMAT", "not supported"],
+            &[
+                "[LOAD] FORMAT",
+                "not a supported format; expected CSV or JSON",
+            ],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nMODE = merge\n[AWS]",
+            &["[LOAD] MODE", "replace, append or upsert"],
         ),
         (
             "[AWS]",
             "[LOAD]\nMODE = upsert\n[AWS]",
-            &["[LOAD] MODE", "replace or append"],
+            &["[LOAD] KEY", "is missing", "KEY = sale_id"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nMODE = upsert\nKEY = idd\n[AWS]",
+            &["[LOAD] KEY", "`idd` is not a column", "did you mean `id`"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nKEY = id\n[AWS]",
+            &["[LOAD] KEY", "only used with MODE = upsert"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nMODE = upsert\nKEY = id; DELETE\n[AWS]",
+            &["[LOAD] KEY", "`;`"],
+        ),
+        (
+            "[AWS]",
+            "[LOAD]\nFORMAT = json\nDELIMITER = |\n[AWS]",
+            &["[LOAD] DELIMITER", "applies to CSV only"],
+        ),
+        (
+            "[AWS]",
+            "[AWS]\nRETRY_MODE = aggressive",
+            &["[AWS] RETRY_MODE", "standard or adaptive"],
+        ),
+        (
+            "[AWS]",
+            "[AWS]\nATTEMPT_TIMEOUT_SECS = 0",
+            &["[AWS] ATTEMPT_TIMEOUT_SECS", "from 1 to 3600"],
+        ),
+        (
+            "[AWS]",
+            "[AWS]\nINITIAL_BACKOFF_MS = soon",
+            &["[AWS] INITIAL_BACKOFF_MS", "not a whole number"],
+        ),
+        (
+            "[AWS]",
+            "[S3]\nMANIFEST = perhaps\n[AWS]",
+            &["[S3] MANIFEST", "true or false"],
+        ),
+        (
+            "ROLE_NAME = loader-role",
+            "ROLE_NAME = arn:aws:iam::123456789012:role/loader-role",
+            &[
+                "[IAM] ROLE_NAME",
+                "is an ARN; give the name only, e.g. `loader-role`",
+            ],
         ),
         (
             "[AWS]",

@@ -44,7 +44,7 @@ async fn plan_reports_creates_and_changes_nothing() {
     assert!(
         plan.sql
             .iter()
-            .any(|s| s.starts_with("COPY \"public\".\"sales\"")
+            .any(|s| s.starts_with("COPY \"public\".\"s2r_staging__sales\"")
                 && s.contains(&format!(":role/{}'", names.role)))
     );
 
@@ -522,7 +522,7 @@ async fn a_missing_source_is_a_clear_error() {
     let names = Names::new("nosrc");
     let p = pipeline(&names, &[]).await;
     // No bucket at all.
-    let err = load::inspect_source(&p.clients.s3, &p.cfg.s3.source)
+    let err = load::inspect_source(&p.clients.s3, &p.cfg.s3.source, false)
         .await
         .expect_err("no bucket");
     assert!(err.to_string().contains("does not exist"), "{err}");
@@ -534,7 +534,7 @@ async fn a_missing_source_is_a_clear_error() {
         .send()
         .await
         .unwrap();
-    let err = load::inspect_source(&p.clients.s3, &p.cfg.s3.source)
+    let err = load::inspect_source(&p.clients.s3, &p.cfg.s3.source, false)
         .await
         .expect_err("no object");
     assert!(err.to_string().contains("upload the data first"), "{err}");
@@ -548,7 +548,7 @@ async fn a_missing_source_is_a_clear_error() {
         .send()
         .await
         .unwrap();
-    let err = load::inspect_source(&p.clients.s3, &p.cfg.s3.source)
+    let err = load::inspect_source(&p.clients.s3, &p.cfg.s3.source, false)
         .await
         .expect_err("empty");
     assert!(err.to_string().contains("empty"), "{err}");

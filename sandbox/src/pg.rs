@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS sandbox_sys.sys_load_error_detail (
   file_name character(256), line_number bigint, column_name character(127),
   column_type character(10), column_length character(10), position integer,
   error_code integer, error_message character(512));
+-- Redshift's GETDATE(): the transaction's start, in UTC, to the second.
+CREATE OR REPLACE FUNCTION sandbox_sys.getdate() RETURNS timestamp
+  LANGUAGE sql STABLE AS $$ SELECT date_trunc('second', now() AT TIME ZONE 'UTC') $$;
 ";
 
 /// Connections to the PostgreSQL server.

@@ -135,8 +135,16 @@ pub fn require_sandbox() {
     }
 }
 
-/// Puts `body` at the config's source key.
+/// Puts `body` at the config's source key, creating the bucket if needed.
 pub async fn upload(p: &Pipeline, names: &Names, body: &[u8]) {
+    // Already there from an earlier upload: fine.
+    let _ = p
+        .clients
+        .s3
+        .create_bucket()
+        .bucket(&names.bucket)
+        .send()
+        .await;
     p.clients
         .s3
         .put_object()
