@@ -203,10 +203,37 @@ pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &st
         }
         req.send()
     };
-    retry_while_role_propagates(send)
-        .await
-        .map_err(|e| Error::aws("Redshift", "CreateCluster", &settings.identifier, e))?;
-    Ok(())
+    match retry_while_role_propagates(send).await {
+        Ok(_) => Ok(()),
+        // A retried request whose first attempt created the cluster (its
+        // reply lost on the way): ours by its tag, so created.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_cluster_already_exists_fault()) =>
+        {
+            match inspect(redshift, &settings.identifier).await? {
+                Some(c) if c.managed => {
+                    tracing::info!(
+                        "cluster {} exists with our tag: an earlier attempt whose reply was lost created it",
+                        settings.identifier
+                    );
+                    Ok(())
+                }
+                _ => Err(Error::aws(
+                    "Redshift",
+                    "CreateCluster",
+                    &settings.identifier,
+                    e,
+                )),
+            }
+        }
+        Err(e) => Err(Error::aws(
+            "Redshift",
+            "CreateCluster",
+            &settings.identifier,
+            e,
+        )),
+    }
 }
 
 /// How long a new IAM role is given to become visible to Redshift.

@@ -342,16 +342,39 @@ pub async fn apply_role(
 }
 
 /// Creates the role with the trust policy and this tool's tag.
+///
+/// If IAM answers that the role already exists and it carries this tool's
+/// tag, it is taken as created. Why: the SDK retries a request whose reply
+/// was lost (a dropped connection, a truncated body), and the first attempt
+/// may well have created the role; failing then would make a transient
+/// network fault look like a conflict.
 pub async fn create_role(iam: &Client, name: &str) -> Result<String> {
-    let out = iam
+    let sent = iam
         .create_role()
         .role_name(name)
         .assume_role_policy_document(trust_policy().to_string())
         .description("Lets Amazon Redshift read the S3 data to load (created by s3-to-redshift)")
         .tags(managed_tag())
         .send()
-        .await
-        .map_err(|e| Error::aws("IAM", "CreateRole", name, e))?;
+        .await;
+    let out = match sent {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_entity_already_exists_exception()) =>
+        {
+            match inspect_role(iam, name).await? {
+                Some(role) if role.managed => {
+                    tracing::info!(
+                        "role {name} exists with our tag: an earlier attempt whose reply was lost created it"
+                    );
+                    return Ok(role.arn);
+                }
+                _ => return Err(Error::aws("IAM", "CreateRole", name, e)),
+            }
+        }
+        Err(e) => return Err(Error::aws("IAM", "CreateRole", name, e)),
+    };
     out.role.map(|r| r.arn).ok_or_else(|| Error::Aws {
         service: "IAM",
         operation: "CreateRole",
@@ -436,10 +459,10 @@ pub async fn apply_policy(
 ) -> Result<()> {
     let name = &settings.policy_name;
     match planned.action {
-        Action::Create => create_policy(iam, name, document).await?,
+        Action::Create => create_policy(iam, name, arn, document, &settings.role_name).await?,
         Action::Replace => {
             delete_policy(iam, arn).await?;
-            create_policy(iam, name, document).await?;
+            create_policy(iam, name, arn, document, &settings.role_name).await?;
         }
         Action::Update => update_policy(iam, arn, document).await?,
         _ => {}
@@ -455,16 +478,42 @@ pub async fn apply_policy(
     Ok(())
 }
 
-async fn create_policy(iam: &Client, name: &str, document: &Value) -> Result<()> {
-    iam.create_policy()
+/// Creates the policy; like [`create_role`], an "already exists" for a policy
+/// with our tag and the same document is a retried request that had
+/// succeeded, not a conflict.
+async fn create_policy(
+    iam: &Client,
+    name: &str,
+    arn: &str,
+    document: &Value,
+    role: &str,
+) -> Result<()> {
+    let sent = iam
+        .create_policy()
         .policy_name(name)
         .policy_document(document.to_string())
         .description("Read-only access to the S3 data s3-to-redshift loads")
         .tags(managed_tag())
         .send()
-        .await
-        .map_err(|e| Error::aws("IAM", "CreatePolicy", name, e))?;
-    Ok(())
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_entity_already_exists_exception()) =>
+        {
+            match inspect_policy(iam, arn, role, document).await? {
+                Some(p) if p.managed && p.document_matches => {
+                    tracing::info!(
+                        "policy {name} exists with our tag: an earlier attempt whose reply was lost created it"
+                    );
+                    Ok(())
+                }
+                _ => Err(Error::aws("IAM", "CreatePolicy", name, e)),
+            }
+        }
+        Err(e) => Err(Error::aws("IAM", "CreatePolicy", name, e)),
+    }
 }
 
 /// Writes `document` as the new default version. IAM keeps at most five

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use s3_to_redshift::cluster;
 use s3_to_redshift::config::Config;
 use s3_to_redshift::pipeline::DownOptions;
 use s3_to_redshift::report::{Observer, StepReport};
@@ -28,7 +29,8 @@ Exit codes:
   3  refused: a resource this tool did not create, ON_EXISTING = fail, or no confirmation
   4  AWS error (the message names the service, operation and resource)
   5  timed out waiting (the work may still finish in AWS; run the command again)
-  6  SQL failed or the load did not verify";
+  6  SQL failed or the load did not verify
+130  interrupted (SIGINT, Ctrl-C); 143: terminated (SIGTERM). Run the command again to resume";
 
 /// Move data from Amazon S3 into Amazon Redshift.
 #[derive(Parser, Debug)]
@@ -125,22 +127,23 @@ impl Observer for Progress {
     }
 }
 
-fn confirm(prompt: &str) -> bool {
+/// Asks on the terminal. The read runs on a blocking thread so that Ctrl-C
+/// at the prompt is still seen by the signal handler.
+async fn confirm(prompt: &str) -> bool {
     eprint!("{prompt} [y/N] ");
     let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).is_ok()
-        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).is_ok()
+            && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    })
+    .await
+    .unwrap_or(false)
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
-    let cfg = Config::load(&cli.config)?;
-    for note in &cfg.notes {
-        eprintln!("note: {note}");
-    }
-    let pipeline = Pipeline::connect(cfg).await?;
-    let progress = Progress::new();
-    match cli.command {
+/// Runs the command; the caller races this against the stop signals.
+async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Result<(), Error> {
+    match command {
         Command::Plan { force } => {
             let plan = pipeline.plan(force).await?;
             println!("Plan (nothing has been changed):");
@@ -153,10 +156,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Up { force } => {
-            pipeline.up(force, &progress).await?;
+            pipeline.up(force, progress).await?;
         }
         Command::Load => {
-            let report = pipeline.load(&progress).await?;
+            let report = pipeline.load(progress).await?;
             if !report.rejected.is_empty() {
                 println!(
                     "rejected under MAX_ERRORS ({} rows):\n{}",
@@ -178,6 +181,21 @@ async fn run(cli: Cli) -> Result<(), Error> {
             force,
             final_snapshot,
         } => {
+            let mut final_snapshot = final_snapshot;
+            // Offer a final snapshot: the cluster's data goes with it, and a
+            // snapshot is the one way back. Only on a terminal and only when
+            // the command line did not already decide.
+            if !yes && final_snapshot.is_none() && std::io::stdin().is_terminal() {
+                let id = &pipeline.cfg.cluster.identifier;
+                if cluster::inspect(&pipeline.clients.redshift, id).await?.is_some()
+                    && confirm(&format!(
+                        "Take a final snapshot of cluster `{id}` first (kept, and billed as backup storage, until you delete it)?"
+                    ))
+                    .await
+                {
+                    final_snapshot = Some(final_snapshot_id(id));
+                }
+            }
             let opts = DownOptions {
                 with_iam,
                 force,
@@ -197,7 +215,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                         reason: "no terminal to confirm on; pass --yes to confirm".into(),
                     });
                 }
-                if !confirm("Delete these resources?") {
+                if !confirm("Delete these resources?").await {
                     return Err(Error::Refused {
                         action: "delete",
                         kind: "cluster",
@@ -206,7 +224,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     });
                 }
             }
-            pipeline.down(&opts, &progress).await?;
+            pipeline.down(&opts, progress).await?;
         }
     }
     Ok(())
@@ -232,11 +250,139 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code() as u8)
+    runtime.block_on(async {
+        let config_path = cli.config.clone();
+        let command_name = cli.command.name();
+        let pipeline = match connect(&cli.config).await {
+            Ok(p) => p,
+            Err(e) => return fail(&e),
+        };
+        let progress = Progress::new();
+        // Listening for the signals replaces their default action (exit at
+        // once), so from here on a stop goes through `interrupted`.
+        let stop = stop_signal();
+        tokio::select! {
+            result = run(cli.command, &pipeline, &progress) => match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            },
+            signal = stop => {
+                progress.wait_over();
+                interrupted(signal, &pipeline, &config_path, command_name).await
+            }
+        }
+    })
+}
+
+async fn connect(path: &std::path::Path) -> Result<Pipeline, Error> {
+    let cfg = Config::load(path)?;
+    for note in &cfg.notes {
+        eprintln!("note: {note}");
+    }
+    Pipeline::connect(cfg).await
+}
+
+/// `<cluster>-final-<unix seconds>`: unique per run, and a valid snapshot
+/// identifier whenever the cluster's is (letters, digits, hyphens; the
+/// suffix keeps it under 255 characters and not ending in a hyphen).
+fn final_snapshot_id(cluster: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!("{cluster}-final-{secs}")
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(e.exit_code() as u8)
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Plan { .. } => "plan",
+            Command::Up { .. } => "up",
+            Command::Load => "load",
+            Command::Status => "status",
+            Command::Down { .. } => "down",
         }
     }
+}
+
+/// A stop request: SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    Interrupt,
+    Terminate,
+}
+
+async fn stop_signal() -> Stop {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => Stop::Interrupt,
+                _ = term.recv() => Stop::Terminate,
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                Stop::Interrupt
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Stop::Interrupt
+    }
+}
+
+/// Says what was under way, cancels the SQL statement being waited on (so
+/// it does not run on unseen, holding locks), and says how to resume.
+///
+/// Why resuming is just "run it again": every step looks before it acts and
+/// reuses what exists, and a load changes the table only in its final
+/// transaction. So the next run picks up where this one stopped.
+async fn interrupted(
+    stop: Stop,
+    pipeline: &Pipeline,
+    config: &std::path::Path,
+    command: &str,
+) -> ExitCode {
+    let (name, code) = match stop {
+        Stop::Interrupt => ("interrupted (SIGINT)", 130),
+        Stop::Terminate => ("terminated (SIGTERM)", 143),
+    };
+    let doing = pipeline.activity.now();
+    let step = doing.step.as_deref().unwrap_or("starting");
+    eprintln!("\n{name} while {step}.");
+    if let Some((id, sql)) = &doing.statement {
+        let cancel = pipeline.clients.data.cancel_statement().id(id).send();
+        match tokio::time::timeout(Duration::from_secs(10), cancel).await {
+            Ok(Ok(_)) => eprintln!("Cancelled SQL statement {id}: {sql}"),
+            Ok(Err(e)) => eprintln!(
+                "SQL statement {id} could not be cancelled (it may have finished): {}",
+                aws_sdk_redshiftdata::error::DisplayErrorContext(&e)
+            ),
+            Err(_) => eprintln!("SQL statement {id}: no answer to the cancel within 10 s"),
+        }
+    }
+    let state = match command {
+        "up" => {
+            "What was created is kept and tagged; a cluster being created goes on in AWS (and is billed while it exists)."
+        }
+        "load" => {
+            "The table holds its old rows or the new ones, never a mix: rows move in only in the load's final transaction."
+        }
+        "down" => "A deletion already requested goes on in AWS.",
+        _ => "Nothing was changed.",
+    };
+    eprintln!("{state}");
+    eprintln!(
+        "To resume, run the same command again; finished steps are found and reused:\n  s3-to-redshift --config {} {command}",
+        config.display()
+    );
+    ExitCode::from(code)
 }

@@ -17,7 +17,7 @@ use crate::config::{Config, LoadMode, PASSWORD_ENV};
 use crate::error::{ConfigError, Error, Problem, Result};
 use crate::iam::{self, PolicyState, RoleState};
 use crate::load::{self, LoadReport};
-use crate::report::{Action, Observer, StepReport, not_ours};
+use crate::report::{Action, Activity, Observer, StepReport, not_ours};
 use crate::warehouse::{Polling, Target, Warehouse};
 
 /// A configured pipeline with its AWS clients.
@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub cfg: Config,
     /// The SDK clients.
     pub clients: Clients,
+    /// What the pipeline is doing now, for a message if it is interrupted.
+    pub activity: Activity,
 }
 
 /// What `plan` found and would do.
@@ -80,7 +82,11 @@ impl Pipeline {
     /// Builds the SDK clients for `cfg`. No request is sent yet.
     pub async fn connect(cfg: Config) -> Result<Self> {
         let clients = Clients::new(&cfg).await?;
-        Ok(Self { cfg, clients })
+        Ok(Self {
+            cfg,
+            clients,
+            activity: Activity::default(),
+        })
     }
 
     /// The Data API handle for the configured cluster and database.
@@ -97,9 +103,12 @@ impl Pipeline {
             timeout: self.cfg.load.statement_timeout,
             ..Polling::default()
         })
+        .with_activity(self.activity.clone())
     }
 
     async fn look(&self) -> Result<Found> {
+        self.activity
+            .step("looking up the IAM role, the policy and the cluster (read-only)");
         let part = partition(&self.clients.region);
         let account = self.clients.account_id().await?;
         let policy_arn = iam::policy_arn(part, &account, &self.cfg.iam.policy_name);
@@ -165,11 +174,58 @@ impl Pipeline {
         Ok(vec![role, policy, cluster])
     }
 
+    /// Refuses to replace a cluster that holds tables, unless `force`:
+    /// replacing a cluster deletes its data, and a cluster with tables in it
+    /// is one someone has been using. Checked before anything is changed.
+    async fn check_replace_is_safe(
+        &self,
+        steps: &[StepReport],
+        found: &Found,
+        force: bool,
+    ) -> Result<()> {
+        let (Some(state), Some(step)) = (&found.cluster, steps.get(2)) else {
+            return Ok(());
+        };
+        if step.action != Action::Replace || force {
+            return Ok(());
+        }
+        let id = &self.cfg.cluster.identifier;
+        let refuse = |reason: String| Error::Refused {
+            action: "replace",
+            kind: "cluster",
+            name: id.clone(),
+            reason,
+        };
+        if state.status != "available" {
+            return Err(refuse(format!(
+                "it is `{}`, so its tables cannot be listed to check it is empty; pass --force to replace it anyway",
+                state.status
+            )));
+        }
+        let tables = self.warehouse().list_tables().await?;
+        if !tables.is_empty() {
+            let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+            return Err(refuse(format!(
+                "it holds {} table(s) ({}{}), which replacing it would delete; pass --force to replace it \
+                 anyway, or run `down --final-snapshot ID` first to keep a copy",
+                tables.len(),
+                shown.join(", "),
+                if tables.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
+    }
+
     /// Looks at what exists and says what `up` and `load` would do. Sends only
     /// read-only requests.
     pub async fn plan(&self, force: bool) -> Result<Plan> {
         let found = self.look().await?;
         let mut steps = self.decide_up(&found, force)?;
+        self.check_replace_is_safe(&steps, &found, force).await?;
         let (source, fingerprint) =
             match load::inspect_source(&self.clients.s3, &self.cfg.s3.source, self.cfg.s3.manifest)
                 .await
@@ -220,13 +276,20 @@ impl Pipeline {
     pub async fn up(&self, force: bool, observer: &dyn Observer) -> Result<Vec<StepReport>> {
         let found = self.look().await?;
         let mut planned = self.decide_up(&found, force)?;
+        self.check_replace_is_safe(&planned, &found, force).await?;
         let iam_client = &self.clients.iam;
 
+        self.activity
+            .step(format!("setting up IAM role `{}`", self.cfg.iam.role_name));
         let role_arn =
             iam::apply_role(iam_client, &self.cfg.iam, &planned[0], found.role.as_ref()).await?;
         planned[0].detail = Some(role_arn.clone());
         observer.step(&planned[0]);
 
+        self.activity.step(format!(
+            "setting up IAM policy `{}`",
+            self.cfg.iam.policy_name
+        ));
         iam::apply_policy(
             iam_client,
             &self.cfg.iam,
@@ -240,6 +303,15 @@ impl Pipeline {
 
         let redshift = &self.clients.redshift;
         let settings = &self.cfg.cluster;
+        self.activity.step(format!(
+            "{} cluster `{}`",
+            match planned[2].action {
+                Action::Replace => "replacing",
+                Action::Reuse => "checking",
+                _ => "creating",
+            },
+            settings.identifier
+        ));
         match (&planned[2].action, &found.cluster) {
             (Action::Replace, Some(state)) => {
                 cluster::delete(redshift, settings, state, force, None, observer).await?;
@@ -257,6 +329,10 @@ impl Pipeline {
             }
             _ => cluster::create(redshift, settings, &role_arn).await?,
         }
+        self.activity.step(format!(
+            "waiting for cluster `{}` to become available",
+            settings.identifier
+        ));
         let ready = cluster::wait_available(redshift, settings, Some(&role_arn), observer).await?;
         planned[2].detail = Some(match &ready.endpoint {
             Some(ep) => format!("available at {ep}"),
@@ -305,6 +381,12 @@ impl Pipeline {
                 ),
             });
         }
+        self.activity.step(format!(
+            "loading {} into {} ({} mode)",
+            self.cfg.s3.source,
+            self.cfg.table.name,
+            self.cfg.load.mode.as_str()
+        ));
         let report = load::run(
             &self.cfg,
             &self.warehouse(),
@@ -431,7 +513,10 @@ impl Pipeline {
             Some(c) => steps.push(StepReport::new("cluster", id, Action::Delete).with_detail(
                 match &opts.final_snapshot {
                     Some(s) => format!("status {}; final snapshot `{s}`", c.status),
-                    None => format!("status {}; no final snapshot", c.status),
+                    None => format!(
+                        "status {}; no final snapshot (--final-snapshot ID keeps one)",
+                        c.status
+                    ),
                 },
             )),
         }
@@ -476,6 +561,9 @@ impl Pipeline {
         let id = &self.cfg.cluster.identifier;
         let mut done = Vec::new();
         if let Some(state) = cluster::inspect(&self.clients.redshift, id).await? {
+            self.activity.step(format!(
+                "deleting cluster `{id}` and waiting until it is gone"
+            ));
             cluster::delete(
                 &self.clients.redshift,
                 &self.cfg.cluster,
@@ -497,6 +585,10 @@ impl Pipeline {
             done.push(planned[0].clone());
         }
         if opts.with_iam {
+            self.activity.step(format!(
+                "deleting IAM policy `{}` and role `{}`",
+                self.cfg.iam.policy_name, self.cfg.iam.role_name
+            ));
             let policy_arn = self.policy_arn().await?;
             for r in iam::teardown(
                 &self.clients.iam,

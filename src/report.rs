@@ -191,3 +191,57 @@ pub trait Observer: Send + Sync {
 pub struct Quiet;
 
 impl Observer for Quiet {}
+
+/// What a command is doing right now, shared with whoever may interrupt it.
+///
+/// Why this exists: a CLI that is stopped with Ctrl-C should say what was
+/// under way and what to do next, and should cancel a SQL statement it
+/// started rather than leave it running unseen. The pipeline updates an
+/// `Activity` as it goes; the CLI's signal handler reads it. Cloning shares
+/// the same record.
+///
+/// ```
+/// use s3_to_redshift::report::Activity;
+/// let activity = Activity::default();
+/// activity.step("waiting for cluster `demo` to become available");
+/// activity.statement(Some(("abc-123", "COPY …")));
+/// let now = activity.now();
+/// assert_eq!(now.step.as_deref(), Some("waiting for cluster `demo` to become available"));
+/// assert_eq!(now.statement, Some(("abc-123".to_string(), "COPY …".to_string())));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Activity(std::sync::Arc<std::sync::Mutex<Doing>>);
+
+/// A snapshot of an [`Activity`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Doing {
+    /// The step under way, in words.
+    pub step: Option<String>,
+    /// The Data API statement being waited on: `(id, SQL in brief)`.
+    pub statement: Option<(String, String)>,
+}
+
+impl Activity {
+    fn with<T>(&self, f: impl FnOnce(&mut Doing) -> T) -> T {
+        // A panic elsewhere while holding the lock leaves a usable record.
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Records the step now under way.
+    pub fn step(&self, what: impl Into<String>) {
+        let what = what.into();
+        tracing::debug!("now: {what}");
+        self.with(|d| d.step = Some(what));
+    }
+
+    /// Records the statement now waited on, or that none is.
+    pub fn statement(&self, statement: Option<(&str, &str)>) {
+        self.with(|d| d.statement = statement.map(|(id, sql)| (id.to_string(), sql.to_string())));
+    }
+
+    /// What is under way now.
+    pub fn now(&self) -> Doing {
+        self.with(|d| d.clone())
+    }
+}

@@ -27,6 +27,7 @@ use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatementStatusString, StatusString};
 
 use crate::error::{Error, Result};
+use crate::report::Activity;
 
 /// Where the SQL runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,6 +226,7 @@ pub struct Warehouse {
     client: Client,
     target: Target,
     polling: Polling,
+    activity: Activity,
 }
 
 /// Shortens SQL for messages: one line, at most 300 characters.
@@ -244,7 +246,15 @@ impl Warehouse {
             client,
             target,
             polling: Polling::default(),
+            activity: Activity::default(),
         }
+    }
+
+    /// Records each statement waited on in `activity`, so that whoever
+    /// interrupts the run can cancel it.
+    pub fn with_activity(mut self, activity: Activity) -> Self {
+        self.activity = activity;
+        self
     }
 
     /// Replaces the polling settings.
@@ -346,6 +356,33 @@ impl Warehouse {
             .collect())
     }
 
+    /// The user tables in the database, as `schema.table`, every page of the
+    /// Data API's `ListTables` (system schemas left out). A catalogue call:
+    /// no SQL runs, so it works without any privilege on the tables.
+    pub async fn list_tables(&self) -> Result<Vec<String>> {
+        let req = at_target!(
+            self.client
+                .list_tables()
+                .schema_pattern("%")
+                .table_pattern("%"),
+            &self.target
+        );
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| Error::aws("Redshift Data API", "ListTables", self.resource(), e))?;
+            for t in page.tables() {
+                let schema = t.schema().unwrap_or_default();
+                let system = schema.starts_with("pg_") || schema == "information_schema";
+                if !system && t.r#type().is_none_or(|ty| ty == "TABLE") {
+                    out.push(format!("{schema}.{}", t.name().unwrap_or_default()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs a query and fetches every page of its result.
     pub async fn query(&self, sql: &str) -> Result<ResultSet> {
         self.query_with(sql, &[]).await
@@ -399,6 +436,16 @@ impl Warehouse {
 
     /// Polls until the statement ends; cancels it past the deadline.
     async fn wait(&self, id: &str, sql: &str) -> Result<DescribeStatementOutput> {
+        // Set before the first poll and cleared only when the statement has
+        // ended: if this future is dropped half-way (Ctrl-C), the record
+        // still names the statement to cancel.
+        self.activity.statement(Some((id, &brief(sql))));
+        let result = self.poll_until_done(id, sql).await;
+        self.activity.statement(None);
+        result
+    }
+
+    async fn poll_until_done(&self, id: &str, sql: &str) -> Result<DescribeStatementOutput> {
         let start = Instant::now();
         let mut delay = self.polling.first;
         loop {
