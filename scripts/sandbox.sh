@@ -95,6 +95,8 @@ start() {
   { "$ROOT/scripts/emulator.sh" env "$emulator"
     echo "export AWS_ENDPOINT_URL_REDSHIFT_DATA=http://127.0.0.1:$(cat "$RUN_DIR/sandbox.port")"
     echo "export S2R_SANDBOX_POSTGRES='host=127.0.0.1 port=$(cat "$pg_pidfile") user=postgres'"
+    # For the load test, which reads the sandbox's memory from /proc.
+    echo "export S2R_SANDBOX_PID=$(cat "$sb_pidfile")"
   } >"$sb_envfile"
   cat "$sb_envfile"
 }

@@ -158,3 +158,50 @@ fn every_rust_block_of_the_book_is_run() {
         }
     }
 }
+
+#[test]
+fn no_printed_output_of_the_book_or_the_notebook_shows_a_secret() {
+    // The outputs are recorded from real runs with this password set; the
+    // notebook's outputs come from the same code. Neither may show it.
+    let password = s3_to_redshift::tutorial::PASSWORD;
+    let mut checked = 0;
+    for entry in std::fs::read_dir("book/src/generated").unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(password),
+            "{} shows the password",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked > 10, "the recorded outputs are there: {checked}");
+    let notebook = std::fs::read_to_string("notebooks/s3-to-redshift.ipynb").unwrap();
+    // The notebook's source may set the variable; its outputs may not show it.
+    let doc: serde_json::Value = serde_json::from_str(&notebook).unwrap();
+    let outputs = doc["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.get("outputs"))
+        .map(|o| o.to_string())
+        .collect::<String>();
+    assert!(
+        outputs.len() > 1000,
+        "the notebook is committed with its outputs"
+    );
+    assert!(
+        !outputs.contains(password),
+        "a notebook output shows the password"
+    );
+    for example in ["examples/pipeline.cfg", "examples/dwh.cfg"] {
+        let text = std::fs::read_to_string(example).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with(';')) {
+            let (key, value) = line.split_once('=').unwrap_or((line, ""));
+            let key = key.trim().to_ascii_uppercase();
+            if key.contains("PASSWORD") || key == "SECRET" {
+                assert!(value.trim().is_empty(), "{example} holds a secret in {key}");
+            }
+        }
+    }
+}

@@ -173,6 +173,54 @@ async fn down_without_with_iam_keeps_the_role() {
 }
 
 #[tokio::test]
+async fn down_can_keep_a_final_snapshot() {
+    let names = Names::new("snap");
+    let p = pipeline(&names, &[]).await;
+    p.up(false, &Quiet).await.expect("up");
+    let snapshot = format!("{}-final", names.cluster);
+    let opts = DownOptions {
+        final_snapshot: Some(snapshot.clone()),
+        ..DownOptions::default()
+    };
+    let planned = p.plan_down(&opts).await.unwrap();
+    assert!(
+        planned[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(&format!("final snapshot `{snapshot}`")),
+        "{:?}",
+        planned[0]
+    );
+    let done = p.down(&opts, &Quiet).await.expect("down");
+    assert!(
+        done[0].detail.as_deref().unwrap().contains("taken"),
+        "{:?}",
+        done[0]
+    );
+    let snaps = p
+        .clients
+        .redshift
+        .describe_cluster_snapshots()
+        .snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .expect("the snapshot exists");
+    assert_eq!(snaps.snapshots().len(), 1);
+    assert_eq!(
+        snaps.snapshots()[0].cluster_identifier(),
+        Some(names.cluster.as_str())
+    );
+    p.clients
+        .redshift
+        .delete_cluster_snapshot()
+        .snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn the_policy_grants_only_reads_on_the_configured_prefix() {
     let names = Names::new("policy");
     let p = pipeline(&names, &[]).await;

@@ -456,3 +456,39 @@ async fn a_large_failure_is_capped_and_summarised() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn replacing_a_cluster_that_holds_tables_is_refused_unless_forced() {
+    require_sandbox();
+    let names = Names::new("replfull");
+    let p = pipeline(&names, &[]).await;
+    upload_sample(&p, &names).await;
+    p.up(false, &Quiet).await.unwrap();
+    p.load(&Quiet).await.unwrap();
+
+    let replace = pipeline(&names, &[("CLUSTER", "ON_EXISTING = replace")]).await;
+    for err in [
+        replace.plan(false).await.unwrap_err(),
+        replace.up(false, &Quiet).await.unwrap_err(),
+    ] {
+        assert_eq!(err.exit_code(), 3, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("holds 2 table(s) (public.s3_to_redshift_loads, public.sales)"),
+            "{text}"
+        );
+        assert!(text.contains("pass --force"), "{text}");
+    }
+    assert_eq!(
+        p.preview(100).await.unwrap().rows.len(),
+        10,
+        "nothing was touched"
+    );
+
+    let reports = replace.up(true, &Quiet).await.expect("forced");
+    assert_eq!(reports[2].action, Action::Replace);
+    assert!(
+        replace.warehouse().list_tables().await.unwrap().is_empty(),
+        "a new, empty cluster"
+    );
+}

@@ -153,6 +153,7 @@ pub fn parse(tokens: &[Token]) -> Result<CopySpec, String> {
     let source = t
         .get(i)
         .and_then(|x| x.string_value())
+        .map(|v| unescape(&v))
         .ok_or_else(|| err_near(t.get(i)))?;
     if !source.starts_with("s3://") {
         return Err(format!(
@@ -180,7 +181,9 @@ pub fn parse(tokens: &[Token]) -> Result<CopySpec, String> {
         time_format: None,
         max_error: 0,
     };
-    // Reads an optional AS, then a string literal.
+    // Reads an optional AS, then a string literal, its backslash escapes
+    // read as Redshift reads them in every COPY option (`'\\'` is one
+    // backslash, `'\t'` a tab).
     let string_arg = |i: &mut usize| -> Result<String, String> {
         if t.get(*i).is_some_and(|x| x.is_word("as")) {
             *i += 1;
@@ -188,6 +191,7 @@ pub fn parse(tokens: &[Token]) -> Result<CopySpec, String> {
         let v = t
             .get(*i)
             .and_then(|x| x.string_value())
+            .map(|v| unescape(&v))
             .ok_or_else(|| err_near(t.get(*i)))?;
         *i += 1;
         Ok(v)
@@ -205,7 +209,7 @@ pub fn parse(tokens: &[Token]) -> Result<CopySpec, String> {
         Ok(v)
     };
     let char_arg = |i: &mut usize, what: &str| -> Result<char, String> {
-        let s = unescape(&string_arg(i)?);
+        let s = string_arg(i)?;
         let mut cs = s.chars();
         match (cs.next(), cs.next()) {
             (Some(c), None) => Ok(c),
@@ -274,7 +278,7 @@ pub fn parse(tokens: &[Token]) -> Result<CopySpec, String> {
             "DELIMITER" => spec.delimiter = Some(char_arg(&mut i, "DELIMITER")?),
             "QUOTE" => spec.quote = char_arg(&mut i, "QUOTE")?,
             "IGNOREHEADER" => spec.ignore_header = number_arg(&mut i)?,
-            "NULL" => spec.null_as = Some(unescape(&string_arg(&mut i)?)),
+            "NULL" => spec.null_as = Some(string_arg(&mut i)?),
             "GZIP" => spec.gzip = true,
             "MANIFEST" => spec.manifest = true,
             "EMPTYASNULL" => spec.empty_as_null = true,

@@ -188,6 +188,66 @@ pub struct Engine {
     running: Mutex<HashMap<String, Running>>,
     permits: Semaphore,
     next_query_id: AtomicI64,
+    limits: Limits,
+}
+
+/// How much finished work the engine remembers.
+///
+/// Why: the service keeps a statement and its result for 24 hours, and a
+/// sandbox that kept everything for ever would grow without bound under a
+/// long test run or a notebook left open. Finished statements older than
+/// `retention` are forgotten, and when the stored results pass
+/// `max_stored_bytes`, the oldest finished ones go first. Running
+/// statements are never evicted.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long a finished statement stays describable.
+    pub retention: std::time::Duration,
+    /// The most result bytes kept over all statements.
+    pub max_stored_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            retention: std::time::Duration::from_secs(24 * 3600),
+            max_stored_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// The result bytes a statement holds.
+fn stored_bytes(st: &Statement) -> usize {
+    st.subs
+        .iter()
+        .filter_map(|s| s.result.as_ref())
+        .map(|r| r.size)
+        .sum()
+}
+
+/// Forgets finished statements past `limits` (see [`Limits`]); returns how
+/// many were forgotten.
+pub fn evict(statements: &mut HashMap<String, Statement>, now: f64, limits: Limits) -> usize {
+    let before = statements.len();
+    let oldest_kept = now - limits.retention.as_secs_f64();
+    statements.retain(|_, st| !(st.status.is_final() && st.updated_at < oldest_kept));
+    let mut total: usize = statements.values().map(stored_bytes).sum();
+    if total > limits.max_stored_bytes {
+        let mut finished: Vec<(f64, String, usize)> = statements
+            .values()
+            .filter(|st| st.status.is_final())
+            .map(|st| (st.updated_at, st.id.clone(), stored_bytes(st)))
+            .collect();
+        finished.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, id, bytes) in finished {
+            if total <= limits.max_stored_bytes {
+                break;
+            }
+            statements.remove(&id);
+            total -= bytes;
+        }
+    }
+    before - statements.len()
 }
 
 impl Engine {
@@ -200,7 +260,14 @@ impl Engine {
             running: Mutex::new(HashMap::new()),
             permits: Semaphore::new(max_connections),
             next_query_id: AtomicI64::new(1000),
+            limits: Limits::default(),
         }
+    }
+
+    /// Replaces the default [`Limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// A new Redshift-style query id.
@@ -219,6 +286,10 @@ impl Engine {
         };
         let id = uuid::Uuid::new_v4().to_string();
         let t = now();
+        let forgotten = evict(&mut self.statements.lock().unwrap(), t, self.limits);
+        if forgotten > 0 {
+            tracing::debug!("forgot {forgotten} finished statement(s) past the retention limits");
+        }
         let subs = request
             .sqls
             .iter()
@@ -602,4 +673,83 @@ async fn execute_one(
         data.rows.push(cells);
     }
     Ok((data.rows.len() as i64, Some(data)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(id: &str, status: Status, updated_at: f64, bytes: usize) -> Statement {
+        Statement {
+            id: id.into(),
+            request: Request {
+                target: Target::Cluster("c".into()),
+                database: "dev".into(),
+                db_user: None,
+                sqls: vec!["SELECT 1".into()],
+                is_batch: false,
+                params: Vec::new(),
+                statement_name: None,
+            },
+            status,
+            error: None,
+            subs: vec![Sub {
+                id: id.into(),
+                sql: "SELECT 1".into(),
+                status,
+                error: None,
+                result_rows: 1,
+                result: Some(ResultData {
+                    size: bytes,
+                    ..ResultData::default()
+                }),
+                query_id: 1,
+                created_at: updated_at,
+                updated_at,
+                duration_ns: 0,
+            }],
+            created_at: updated_at,
+            updated_at,
+            duration_ns: 0,
+            pid: 0,
+            generation: String::new(),
+        }
+    }
+
+    #[test]
+    fn old_and_excess_finished_statements_are_forgotten_running_ones_never() {
+        let limits = Limits {
+            retention: std::time::Duration::from_secs(100),
+            max_stored_bytes: 250,
+        };
+        let mut all: HashMap<String, Statement> = [
+            statement("expired", Status::Finished, 0.0, 10),
+            statement("old-but-running", Status::Started, 0.0, 0),
+            statement("a", Status::Finished, 900.0, 100),
+            statement("b", Status::Failed, 950.0, 100),
+            statement("c", Status::Finished, 990.0, 100),
+            statement("running-big", Status::Started, 995.0, 500),
+        ]
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+        let forgotten = evict(&mut all, 1000.0, limits);
+        let mut kept: Vec<&str> = all.keys().map(String::as_str).collect();
+        kept.sort();
+        // Over the byte limit even after "a", "b" and "c" went: running
+        // statements are kept whatever they hold.
+        assert_eq!(kept, ["old-but-running", "running-big"]);
+        assert_eq!(forgotten, 4);
+
+        let mut all: HashMap<String, Statement> = [
+            statement("a", Status::Finished, 900.0, 100),
+            statement("b", Status::Finished, 950.0, 100),
+            statement("c", Status::Finished, 990.0, 100),
+        ]
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+        assert_eq!(evict(&mut all, 1000.0, limits), 1, "the oldest goes first");
+        assert!(!all.contains_key("a"));
+    }
 }

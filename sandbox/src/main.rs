@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::Parser;
 use redshift_sandbox::aws::ControlPlane;
 use redshift_sandbox::engine::Engine;
+use redshift_sandbox::engine::Limits;
 use redshift_sandbox::pg::Pg;
 
 /// A local Redshift Data API backed by PostgreSQL.
@@ -28,6 +29,14 @@ struct Args {
     /// At most this many statements run at once; more wait as SUBMITTED.
     #[arg(long, default_value_t = 32)]
     max_connections: usize,
+    /// Finished statements are forgotten after this long, as the service
+    /// keeps them for 24 hours.
+    #[arg(long, default_value_t = 86_400)]
+    retention_secs: u64,
+    /// Results kept in memory, over all statements, in MiB; past it the
+    /// oldest finished statements are forgotten first.
+    #[arg(long, default_value_t = 1024)]
+    max_stored_result_mib: usize,
     /// Write the bound port to this file once listening (for scripts).
     #[arg(long)]
     port_file: Option<std::path::PathBuf>,
@@ -55,7 +64,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot connect to PostgreSQL ({}): {e}", args.postgres))?;
     let aws = ControlPlane::from_env().await;
-    let engine = Arc::new(Engine::new(pg, aws, args.max_connections));
+    let engine = Arc::new(
+        Engine::new(pg, aws, args.max_connections).with_limits(Limits {
+            retention: std::time::Duration::from_secs(args.retention_secs),
+            max_stored_bytes: args.max_stored_result_mib * 1024 * 1024,
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     if let Some(f) = &args.port_file {
