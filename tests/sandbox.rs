@@ -492,3 +492,48 @@ async fn replacing_a_cluster_that_holds_tables_is_refused_unless_forced() {
         "a new, empty cluster"
     );
 }
+
+#[tokio::test]
+async fn a_file_with_other_columns_or_no_rows_is_refused_and_the_table_kept() {
+    require_sandbox();
+    let names = Names::new("shape");
+    let p = pipeline(&names, &[]).await;
+    upload_sample(&p, &names).await;
+    p.up(false, &Quiet).await.unwrap();
+    p.load(&Quiet).await.unwrap();
+
+    // One column too many: Redshift refuses the row rather than guess.
+    upload(
+        &p,
+        &names,
+        format!("{HEADER}1,2024-01-01,north,a,1,1.00,surprise\n").as_bytes(),
+    )
+    .await;
+    let err = p.load(&Quiet).await.unwrap_err();
+    let Error::StatementFailed { load_errors, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        load_errors.first[0]
+            .reason
+            .contains("Extra column(s) found"),
+        "{err}"
+    );
+    assert_eq!(load_errors.first[0].line, 2, "{err}");
+
+    // A header and nothing else: nothing to load is an error, not an empty table.
+    upload(&p, &names, HEADER.as_bytes()).await;
+    let err = p.load(&Quiet).await.unwrap_err().to_string();
+    assert!(err.contains("COPY loaded no rows"), "{err}");
+    assert!(err.contains("the table was not changed"), "{err}");
+
+    // An empty object is caught before any SQL runs.
+    upload(&p, &names, b"").await;
+    let err = p.load(&Quiet).await.unwrap_err().to_string();
+    assert!(err.contains("all empty"), "{err}");
+    assert_eq!(
+        table_rows(&p).await.len(),
+        10,
+        "the table kept its rows throughout"
+    );
+}
