@@ -275,6 +275,36 @@ pub struct S3Settings {
     /// `SOURCE` is a manifest (a JSON list of the objects to load, COPY's
     /// `MANIFEST`), not the data itself.
     pub manifest: bool,
+    /// Where `stage` writes its parts and manifests (`STAGE_PREFIX`), read
+    /// by the role like the source.
+    pub stage_prefix: Option<S3Uri>,
+}
+
+impl S3Settings {
+    /// Every location the role must be able to read: the data (for a
+    /// manifest, the manifest's folder, where its parts must be) and the
+    /// staging prefix.
+    pub fn readable(&self) -> Vec<S3Uri> {
+        let mut out = vec![if self.manifest {
+            self.manifest_folder()
+        } else {
+            self.source.clone()
+        }];
+        out.extend(self.stage_prefix.clone());
+        out
+    }
+
+    /// The folder of a manifest source: `s3://b/loads/m.json` → `s3://b/loads/`.
+    pub fn manifest_folder(&self) -> S3Uri {
+        let key = match self.source.key.rfind('/') {
+            Some(i) => self.source.key[..=i].to_string(),
+            None => String::new(),
+        };
+        S3Uri {
+            bucket: self.source.bucket.clone(),
+            key,
+        }
+    }
 }
 
 /// Redshift's distribution styles.
@@ -426,6 +456,28 @@ impl Config {
         Self::parse(&text, path, env_password)
     }
 
+    /// [`Config::load`] with some values set from elsewhere (the command
+    /// line's `load --mode upsert --key id`): `(section, key, value)`. They
+    /// replace the file's values and are checked exactly as if written there.
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        overrides: &[(&str, &str, &str)],
+    ) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let mut text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        for (section, key, value) in overrides {
+            // Appending a section again adds to it; drop the file's own line
+            // for the key first so the value is not "given twice".
+            text = remove_key(&text, section, key);
+            text.push_str(&format!("\n[{section}]\n{key} = {value}\n"));
+        }
+        let env_password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+        Self::parse(&text, path, env_password)
+    }
+
     /// Validates the text of a config file. `path` is only used in messages;
     /// `env_password`, when given, wins over the file's password.
     ///
@@ -486,6 +538,27 @@ impl Config {
     }
 }
 
+/// `text` without the lines setting `key` in `[section]` (case-insensitive).
+fn remove_key(text: &str, section: &str, key: &str) -> String {
+    let mut current = String::new();
+    let mut out = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            current = t[1..t.len() - 1].trim().to_ascii_uppercase();
+        } else if current.eq_ignore_ascii_case(section)
+            && t.split('=')
+                .next()
+                .is_some_and(|k| k.trim().eq_ignore_ascii_case(key))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// Where a value came from, as written in the file.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -528,7 +601,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "POLL_INTERVAL_SECS",
         ],
     ),
-    ("S3", &["SOURCE", "REGION", "MANIFEST"]),
+    ("S3", &["SOURCE", "REGION", "MANIFEST", "STAGE_PREFIX"]),
     ("TABLE", &["NAME", "DIST_STYLE", "DIST_KEY", "SORT_KEY"]),
     (
         "LOAD",
@@ -1065,10 +1138,26 @@ impl Reader {
             None => None,
         };
         let manifest = self.optional("S3", "MANIFEST", false, parse_bool)?;
+        let stage_prefix = match self.entry("S3", "STAGE_PREFIX") {
+            Some(e) => {
+                let uri = self.parse_entry(&e, S3Uri::parse)?;
+                if !uri.key.is_empty() && !uri.key.ends_with('/') {
+                    self.problem(
+                        &e.section,
+                        &e.key,
+                        format!("`{uri}` must end with `/`: it is a folder for the staged parts"),
+                    );
+                    return None;
+                }
+                Some(uri)
+            }
+            None => None,
+        };
         Some(S3Settings {
             source: source?,
             region,
             manifest,
+            stage_prefix,
         })
     }
 

@@ -53,27 +53,52 @@ pub fn trust_policy() -> Value {
 /// assert_eq!(doc["Statement"][1]["Condition"]["StringLike"]["s3:prefix"][0], "2024/*");
 /// ```
 pub fn read_policy(source: &S3Uri, partition: &str) -> Value {
+    read_policy_for(std::slice::from_ref(source), partition)
+}
+
+/// [`read_policy`] over several locations (the data, and where `stage`
+/// writes its parts): one `GetObject` statement listing every prefix, and one
+/// `ListBucket` statement per bucket. With one location it is exactly
+/// [`read_policy`]'s document.
+pub fn read_policy_for(locations: &[S3Uri], partition: &str) -> Value {
     // A key like `data/sales.csv` is also a prefix to COPY (it loads every
     // object whose key starts with it), so the grant ends with `*` either way.
-    let objects = format!("arn:{partition}:s3:::{}/{}*", source.bucket, source.key);
-    let bucket = format!("arn:{partition}:s3:::{}", source.bucket);
+    let objects: Vec<String> = locations
+        .iter()
+        .map(|l| format!("arn:{partition}:s3:::{}/{}*", l.bucket, l.key))
+        .collect();
+    let mut buckets: Vec<&str> = locations.iter().map(|l| l.bucket.as_str()).collect();
+    buckets.dedup();
+    let one_or_many = |mut v: Vec<String>| {
+        if v.len() == 1 {
+            Value::String(v.remove(0))
+        } else {
+            json!(v)
+        }
+    };
+    let mut statements = vec![json!({
+        "Sid": "ReadTheData",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": one_or_many(objects)
+    })];
+    for (i, bucket) in buckets.iter().enumerate() {
+        let prefixes: Vec<String> = locations
+            .iter()
+            .filter(|l| l.bucket == *bucket)
+            .map(|l| format!("{}*", l.key))
+            .collect();
+        statements.push(json!({
+            "Sid": if i == 0 { "ListThePrefix".to_string() } else { format!("ListThePrefix{}", i + 1) },
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": format!("arn:{partition}:s3:::{bucket}"),
+            "Condition": { "StringLike": { "s3:prefix": prefixes } }
+        }));
+    }
     json!({
         "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ReadTheData",
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": objects
-            },
-            {
-                "Sid": "ListThePrefix",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket,
-                "Condition": { "StringLike": { "s3:prefix": [format!("{}*", source.key)] } }
-            }
-        ]
+        "Statement": statements
     })
 }
 

@@ -561,6 +561,10 @@ async fn manifest_objects(
         uri: uri.to_string(),
         reason,
     };
+    let folder = match uri.key.rfind('/') {
+        Some(i) => uri.key[..=i].to_string(),
+        None => String::new(),
+    };
     let got = s3
         .get_object()
         .bucket(&uri.bucket)
@@ -600,6 +604,16 @@ async fn manifest_objects(
             .unwrap_or(false);
         let part = S3Uri::parse(url)
             .map_err(|m| source_err(format!("manifest entry {i}: `{url}` {m}")))?;
+        // The role's read policy covers the manifest's folder (see
+        // `S3Settings::readable`); an entry elsewhere would fail in COPY with
+        // a bare Access Denied.
+        if part.bucket != uri.bucket || !part.key.starts_with(&folder) {
+            return Err(source_err(format!(
+                "manifest entry {i}, `{url}`, is outside the manifest's folder s3://{}/{folder}, which is \
+                 what the role may read; put the parts beside the manifest",
+                uri.bucket
+            )));
+        }
         match s3
             .head_object()
             .bucket(&part.bucket)

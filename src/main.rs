@@ -61,7 +61,14 @@ enum Command {
         force: bool,
     },
     /// Create the table, COPY the data from S3 and verify the row counts.
-    Load,
+    Load {
+        /// Override [LOAD] MODE: replace, append or upsert.
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// Override [LOAD] KEY (upsert): the columns that identify a row.
+        #[arg(long, value_name = "COLUMNS")]
+        key: Option<String>,
+    },
     /// Show what exists now.
     Status,
     /// Delete the cluster (and, with --with-iam, the role and policy).
@@ -158,7 +165,7 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
         Command::Up { force } => {
             pipeline.up(force, progress).await?;
         }
-        Command::Load => {
+        Command::Load { .. } => {
             let report = pipeline.load(progress).await?;
             if !report.rejected.is_empty() {
                 println!(
@@ -253,7 +260,20 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let config_path = cli.config.clone();
         let command_name = cli.command.name();
-        let pipeline = match connect(&cli.config).await {
+        let overrides: Vec<(&str, &str, &str)> = match &cli.command {
+            Command::Load { mode, key } => {
+                let mut o = Vec::new();
+                if let Some(m) = mode {
+                    o.push(("LOAD", "MODE", m.as_str()));
+                }
+                if let Some(k) = key {
+                    o.push(("LOAD", "KEY", k.as_str()));
+                }
+                o
+            }
+            _ => Vec::new(),
+        };
+        let pipeline = match connect(&cli.config, &overrides).await {
             Ok(p) => p,
             Err(e) => return fail(&e),
         };
@@ -274,8 +294,11 @@ fn main() -> ExitCode {
     })
 }
 
-async fn connect(path: &std::path::Path) -> Result<Pipeline, Error> {
-    let cfg = Config::load(path)?;
+async fn connect(
+    path: &std::path::Path,
+    overrides: &[(&str, &str, &str)],
+) -> Result<Pipeline, Error> {
+    let cfg = Config::load_with(path, overrides)?;
     for note in &cfg.notes {
         eprintln!("note: {note}");
     }
@@ -303,7 +326,7 @@ impl Command {
         match self {
             Command::Plan { .. } => "plan",
             Command::Up { .. } => "up",
-            Command::Load => "load",
+            Command::Load { .. } => "load",
             Command::Status => "status",
             Command::Down { .. } => "down",
         }

@@ -112,7 +112,7 @@ impl Pipeline {
         let part = partition(&self.clients.region);
         let account = self.clients.account_id().await?;
         let policy_arn = iam::policy_arn(part, &account, &self.cfg.iam.policy_name);
-        let policy_doc = iam::read_policy(&self.cfg.s3.source, part);
+        let policy_doc = iam::read_policy_for(&self.cfg.s3.readable(), part);
         let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
         let policy = iam::inspect_policy(
             &self.clients.iam,
