@@ -331,6 +331,10 @@ pub struct TableSettings {
     pub dist_style: DistStyle,
     /// The compound sort key's columns, if any.
     pub sort_key: Vec<Ident>,
+    /// `INFER_COLUMNS = true`: `columns` is empty in the file and is
+    /// inferred from the data when the pipeline connects (see
+    /// [`crate::schema`]).
+    pub infer_columns: bool,
 }
 
 /// What `load` does with rows already in the table.
@@ -454,6 +458,43 @@ impl Config {
         })?;
         let env_password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
         Self::parse(&text, path, env_password)
+    }
+
+    /// Sets the columns inferred from the data (`[TABLE] INFER_COLUMNS`),
+    /// then checks what names columns (DIST_KEY, SORT_KEY, [LOAD] KEY)
+    /// against them, as it would have been checked for listed columns.
+    pub fn set_inferred_columns(&mut self, columns: Vec<ColumnDef>) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |key: &str, id: &Ident| {
+            if !columns.iter().any(|c| &c.name == id) {
+                let hint = did_you_mean(id.as_str(), columns.iter().map(|c| c.name.as_str()));
+                problems.push(Problem {
+                    section: if key == "KEY" { "LOAD" } else { "TABLE" }.into(),
+                    key: key.into(),
+                    message: format!(
+                        "`{}` is not among the columns inferred from the data{hint}",
+                        id.as_str()
+                    ),
+                });
+            }
+        };
+        if let DistStyle::Key(k) = &self.table.dist_style {
+            check("DIST_KEY", k);
+        }
+        for k in &self.table.sort_key {
+            check("SORT_KEY", k);
+        }
+        for k in &self.load.key {
+            check("KEY", k);
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: self.path.clone(),
+                problems,
+            });
+        }
+        self.table.columns = columns;
+        Ok(())
     }
 
     /// [`Config::load`] with some values set from elsewhere (the command
@@ -602,7 +643,16 @@ const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("S3", &["SOURCE", "REGION", "MANIFEST", "STAGE_PREFIX"]),
-    ("TABLE", &["NAME", "DIST_STYLE", "DIST_KEY", "SORT_KEY"]),
+    (
+        "TABLE",
+        &[
+            "NAME",
+            "DIST_STYLE",
+            "DIST_KEY",
+            "SORT_KEY",
+            "INFER_COLUMNS",
+        ],
+    ),
     (
         "LOAD",
         &[
@@ -876,7 +926,9 @@ impl Reader {
         let s3 = self.s3();
         let table = self.table();
         let load = self.load();
-        if let (Some(t), Some(l)) = (&table, &load) {
+        if let (Some(t), Some(l)) = (&table, &load)
+            && !t.infer_columns
+        {
             for k in &l.key {
                 if !t.columns.iter().any(|c| &c.name == k) {
                     let hint = did_you_mean(k.as_str(), t.columns.iter().map(|c| c.name.as_str()));
@@ -1169,12 +1221,22 @@ impl Reader {
                 "the target table, `table` or `schema.table`",
             )
             .and_then(|e| self.parse_entry(&e, TableName::parse));
-        if self.columns.is_empty() {
+        let infer = self.optional("TABLE", "INFER_COLUMNS", false, parse_bool)?;
+        if self.columns.is_empty() && !infer {
             self.problem(
                 "COLUMNS",
                 "",
-                "is missing or empty; list the table's columns in the CSV's order, one per line, e.g. `id = INTEGER NOT NULL`".into(),
+                "is missing or empty; list the table's columns in the CSV's order, one per line, e.g. `id = INTEGER NOT NULL` \
+                 (or set [TABLE] INFER_COLUMNS = true to infer them from the data)".into(),
             );
+        }
+        if infer && !self.columns.is_empty() {
+            self.problem(
+                "TABLE",
+                "INFER_COLUMNS",
+                "is true but [COLUMNS] lists the columns; keep one: the listed columns, or inference".into(),
+            );
+            return None;
         }
         let entries = std::mem::take(&mut self.columns);
         let mut columns = Vec::new();
@@ -1188,6 +1250,10 @@ impl Reader {
             let id = r.parse_entry(e, |_| {
                 Ident::new(raw.trim()).map_err(|m| format!("column name {m}"))
             })?;
+            // Inferred columns are checked once they are known.
+            if infer {
+                return Some(id);
+            }
             if entries
                 .iter()
                 .any(|c| c.key.eq_ignore_ascii_case(id.as_str()))
@@ -1254,6 +1320,7 @@ impl Reader {
             columns,
             dist_style,
             sort_key,
+            infer_columns: infer,
         })
     }
 

@@ -25,8 +25,12 @@
 //!   typed results page by page.
 //! - [`load`]: steps 4 and 5, the DDL and `COPY` built from the config, the
 //!   load itself and its verification.
+//! - [`schema`]: step 4 when the table is not described: columns inferred
+//!   from the CSV header and a sample of rows, for review in `plan`.
+//! - [`stage`]: a local file split into gzip parts (a multiple of the
+//!   cluster's slices), uploaded in parallel with a manifest, then loaded.
 //! - [`pipeline`]: the steps in order, as the CLI's `plan`, `up`, `load`,
-//!   `status` and `down`.
+//!   `stage`, `status` and `down`.
 //!
 //! And the support they share:
 //!
@@ -58,7 +62,9 @@ pub mod iam;
 pub mod load;
 pub mod pipeline;
 pub mod report;
+pub mod schema;
 pub mod sql;
+pub mod stage;
 #[doc(hidden)]
 pub mod tutorial;
 pub mod warehouse;

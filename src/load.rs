@@ -94,6 +94,7 @@ pub fn create_schema_sql(table: &TableSettings) -> Option<String> {
 ///     ],
 ///     dist_style: DistStyle::Key(Ident::new("id").unwrap()),
 ///     sort_key: vec![Ident::new("sold_on").unwrap()],
+///     infer_columns: false,
 /// };
 /// assert_eq!(
 ///     s3_to_redshift::load::create_table_sql(&table),

@@ -157,6 +157,11 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
             for step in &plan.steps {
                 println!("{}", step.planned());
             }
+            if let Some(inferred) = &plan.inferred {
+                println!(
+                    "\nColumns inferred from the data (paste into the file to pin or adjust them):\n{inferred}"
+                );
+            }
             println!("\nSQL that `load` runs:");
             for sql in &plan.sql {
                 println!("{sql};\n");

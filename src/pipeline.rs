@@ -18,6 +18,7 @@ use crate::error::{ConfigError, Error, Problem, Result};
 use crate::iam::{self, PolicyState, RoleState};
 use crate::load::{self, LoadReport};
 use crate::report::{Action, Activity, Observer, StepReport, not_ours};
+use crate::schema::{self, Inferred};
 use crate::warehouse::{Polling, Target, Warehouse};
 
 /// A configured pipeline with its AWS clients.
@@ -29,6 +30,9 @@ pub struct Pipeline {
     pub clients: Clients,
     /// What the pipeline is doing now, for a message if it is interrupted.
     pub activity: Activity,
+    /// With `[TABLE] INFER_COLUMNS`: the columns inferred from the data, or
+    /// why they could not be (no data yet, say).
+    pub inferred: Option<std::result::Result<Inferred, String>>,
 }
 
 /// What `plan` found and would do.
@@ -36,8 +40,11 @@ pub struct Pipeline {
 pub struct Plan {
     /// One line per resource, in the order `up` and `load` handle them.
     pub steps: Vec<StepReport>,
-    /// The SQL `load` would run, in order.
+    /// The SQL `load` would run, in order (empty while the columns cannot
+    /// be inferred yet).
     pub sql: Vec<String>,
+    /// With `[TABLE] INFER_COLUMNS`: the inferred columns, to review.
+    pub inferred: Option<Inferred>,
 }
 
 /// One line of `status`.
@@ -79,13 +86,27 @@ struct Found {
 }
 
 impl Pipeline {
-    /// Builds the SDK clients for `cfg`. No request is sent yet.
-    pub async fn connect(cfg: Config) -> Result<Self> {
+    /// Builds the SDK clients for `cfg`. No request is sent, except with
+    /// `[TABLE] INFER_COLUMNS`: then the start of the data is read (S3 reads
+    /// only) to infer the columns. If that fails (the data is not uploaded
+    /// yet, say), `inferred` says why and `load` will refuse to run.
+    pub async fn connect(mut cfg: Config) -> Result<Self> {
         let clients = Clients::new(&cfg).await?;
+        let mut inferred = None;
+        if cfg.table.infer_columns {
+            match schema::infer_from_source(&cfg, &clients.s3).await {
+                Ok(found) => {
+                    cfg.set_inferred_columns(found.columns.clone())?;
+                    inferred = Some(Ok(found));
+                }
+                Err(e) => inferred = Some(Err(e.to_string())),
+            }
+        }
         Ok(Self {
             cfg,
             clients,
             activity: Activity::default(),
+            inferred,
         })
     }
 
@@ -238,8 +259,18 @@ impl Pipeline {
                 Err(e) => return Err(e),
             };
         steps.push(
-            StepReport::new("table", self.cfg.table.name.to_string(), Action::Create)
-                .with_detail("if it does not exist (CREATE TABLE IF NOT EXISTS)"),
+            StepReport::new("table", self.cfg.table.name.to_string(), Action::Create).with_detail(
+                match &self.inferred {
+                    None => "if it does not exist (CREATE TABLE IF NOT EXISTS)".to_string(),
+                    Some(Ok(i)) => format!(
+                        "if it does not exist, with {} columns inferred from {} ({} rows sampled): review them below",
+                        i.columns.len(),
+                        i.source,
+                        i.sampled_rows
+                    ),
+                    Some(Err(e)) => format!("warning: columns cannot be inferred yet: {e}"),
+                },
+            ),
         );
         let mode = match self.cfg.load.mode {
             LoadMode::Replace => {
@@ -268,7 +299,11 @@ impl Pipeline {
             table: self.cfg.table.name.to_string(),
             reason: m,
         })?;
-        Ok(Plan { steps, sql })
+        Ok(Plan {
+            steps,
+            sql,
+            inferred: self.inferred.clone().and_then(|i| i.ok()),
+        })
     }
 
     /// Creates (or reuses) the role, the policy and the cluster, and waits
@@ -345,6 +380,14 @@ impl Pipeline {
     /// Creates the table if needed, copies the data from S3 and verifies the
     /// row counts. The cluster and role must exist (`up`).
     pub async fn load(&self, observer: &dyn Observer) -> Result<LoadReport> {
+        if let Some(Err(reason)) = &self.inferred {
+            return Err(Error::Source {
+                uri: self.cfg.s3.source.to_string(),
+                reason: format!(
+                    "the columns could not be inferred ({reason}); upload the data, or list the columns in [COLUMNS]"
+                ),
+            });
+        }
         let settings = &self.cfg.cluster;
         let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
         let Some(role) = role else {

@@ -197,3 +197,75 @@ async fn the_cli_can_switch_the_load_mode() {
     );
     assert_eq!(ids(&p).await, ["1:north", "2:west"]);
 }
+
+#[tokio::test]
+async fn columns_inferred_from_the_data_are_shown_by_plan_and_used_by_load() {
+    require_sandbox();
+    let names = Names::new("infer");
+    let infer = [
+        ("TABLE", "INFER_COLUMNS = true"),
+        ("TABLE", "SORT_KEY = sold_on"),
+    ];
+    // Before the data is there: plan warns, load refuses, nothing breaks.
+    let early = pipeline(&names, &infer).await;
+    assert!(matches!(early.inferred, Some(Err(_))));
+    let _ = early
+        .clients
+        .s3
+        .create_bucket()
+        .bucket(&names.bucket)
+        .send()
+        .await;
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/sales.csv"
+    ))
+    .unwrap();
+    put(&early, &names, "sales/sales.csv", sample).await;
+
+    let p = pipeline(&names, &infer).await;
+    let plan = p.plan(false).await.unwrap();
+    let inferred = plan.inferred.expect("inferred");
+    let cols: Vec<String> = inferred.columns.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        cols,
+        [
+            "\"sale_id\" SMALLINT",
+            "\"sold_on\" DATE",
+            "\"region\" VARCHAR(16)",
+            "\"product\" VARCHAR(64)",
+            "\"quantity\" SMALLINT",
+            "\"unit_price\" DECIMAL(18,2)"
+        ]
+    );
+    assert!(
+        plan.sql[0].contains("\"unit_price\" DECIMAL(18,2)"),
+        "{}",
+        plan.sql[0]
+    );
+    assert!(
+        inferred
+            .to_string()
+            .contains("[COLUMNS]\nsale_id = SMALLINT\n"),
+        "{inferred}"
+    );
+    p.up(false, &Quiet).await.unwrap();
+    let r = p.load(&Quiet).await.unwrap();
+    assert_eq!(r.rows_in_table, 10);
+
+    // A key that names no inferred column is a config error, as for listed ones.
+    let bad = s3_to_redshift::Pipeline::connect(common::config(
+        &names,
+        &[
+            ("TABLE", "INFER_COLUMNS = true"),
+            ("TABLE", "SORT_KEY = sold_at"),
+        ],
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("[TABLE] SORT_KEY: `sold_at` is not among the columns inferred"),
+        "{bad}"
+    );
+}

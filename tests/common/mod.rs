@@ -69,9 +69,7 @@ pub fn config_text(names: &Names, extra: &[(&str, &str)]) -> String {
          [CLUSTER]\nIDENTIFIER = {cluster}\nNODE_TYPE = ra3.large\nDB_NAME = dev\nDB_USER = awsuser\n\
          WAIT_TIMEOUT_SECS = 60\nPOLL_INTERVAL_SECS = 1\n{cl}\
          [S3]\n{s3}\
-         [TABLE]\nNAME = sales\n\
-         [COLUMNS]\nsale_id = INTEGER NOT NULL\nsold_on = DATE\nregion = VARCHAR(32)\n\
-         product = VARCHAR(64)\nquantity = INTEGER\nunit_price = DECIMAL(10,2)\n\
+         [TABLE]\nNAME = sales\n{table}{columns}\
          [LOAD]\n{header}STATEMENT_TIMEOUT_SECS = 5\n{load}",
         // JSON has no header line to skip (and the key is refused with it).
         header = if extra.iter().any(|(_, l)| l.contains("FORMAT = json")) {
@@ -99,6 +97,16 @@ pub fn config_text(names: &Names, extra: &[(&str, &str)]) -> String {
         iam = add("IAM"),
         cl = add("CLUSTER"),
         load = add("LOAD"),
+        table = add("TABLE"),
+        columns = if extra
+            .iter()
+            .any(|(_, l)| l.contains("INFER_COLUMNS = true"))
+        {
+            ""
+        } else {
+            "[COLUMNS]\nsale_id = INTEGER NOT NULL\nsold_on = DATE\nregion = VARCHAR(32)\n\
+             product = VARCHAR(64)\nquantity = INTEGER\nunit_price = DECIMAL(10,2)\n"
+        },
     )
 }
 
