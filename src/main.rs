@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use s3_to_redshift::cluster;
 use s3_to_redshift::config::Config;
 use s3_to_redshift::pipeline::DownOptions;
@@ -69,6 +69,19 @@ enum Command {
         #[arg(long, value_name = "COLUMNS")]
         key: Option<String>,
     },
+    /// Split a local CSV into gzip parts (a multiple of the cluster's slices),
+    /// upload them in parallel under [S3] STAGE_PREFIX with a manifest, and
+    /// load them.
+    Stage {
+        /// The local file.
+        file: PathBuf,
+        /// Override [LOAD] MODE: replace, append or upsert.
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// Override [LOAD] KEY (upsert).
+        #[arg(long, value_name = "COLUMNS")]
+        key: Option<String>,
+    },
     /// Show what exists now.
     Status,
     /// Delete the cluster (and, with --with-iam, the role and policy).
@@ -92,6 +105,8 @@ enum Command {
 /// elsewhere (CI logs should not fill with spinner frames).
 struct Progress {
     bar: Mutex<Option<ProgressBar>>,
+    bars: MultiProgress,
+    phases: Mutex<Vec<(String, ProgressBar)>>,
     tty: bool,
 }
 
@@ -99,6 +114,8 @@ impl Progress {
     fn new() -> Self {
         Self {
             bar: Mutex::new(None),
+            bars: MultiProgress::new(),
+            phases: Mutex::new(Vec::new()),
             tty: std::io::stderr().is_terminal(),
         }
     }
@@ -131,6 +148,42 @@ impl Observer for Progress {
 
     fn step(&self, report: &StepReport) {
         println!("{report}");
+    }
+
+    fn progress(&self, what: &str, done: u64, total: u64) {
+        let mut phases = self.phases.lock().expect("progress lock");
+        let bar = match phases.iter().find(|(w, _)| w == what) {
+            Some((_, b)) => b.clone(),
+            None => {
+                let b = if self.tty {
+                    self.bars.add(ProgressBar::new(total))
+                } else {
+                    ProgressBar::hidden()
+                };
+                let template = if what.contains("uploading") {
+                    "{msg:34} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+                } else {
+                    "{msg:34} [{bar:30}] {pos}/{len}"
+                };
+                b.set_style(
+                    ProgressStyle::with_template(template)
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+                b.set_message(what.to_string());
+                phases.push((what.to_string(), b.clone()));
+                b
+            }
+        };
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish();
+        }
+        // Without a terminal, one line per finished part is enough for a log.
+        if !self.tty && what == "parts uploaded" {
+            eprintln!("{what}: {done}/{total}");
+        }
     }
 }
 
@@ -181,6 +234,16 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
             }
             let rows = pipeline.preview(PREVIEW_ROWS).await?;
             println!("\nThe first rows of {}:\n{rows}", pipeline.cfg.table.name);
+        }
+        Command::Stage { file, .. } => {
+            let (_, report) = pipeline.stage(&file, progress).await?;
+            if !report.rejected.is_empty() {
+                println!(
+                    "rejected under MAX_ERRORS ({} rows):\n{}",
+                    report.rejected.total,
+                    report.rejected.to_string().trim_end()
+                );
+            }
         }
         Command::Status => {
             for line in pipeline.status().await? {
@@ -266,7 +329,7 @@ fn main() -> ExitCode {
         let config_path = cli.config.clone();
         let command_name = cli.command.name();
         let overrides: Vec<(&str, &str, &str)> = match &cli.command {
-            Command::Load { mode, key } => {
+            Command::Load { mode, key } | Command::Stage { mode, key, .. } => {
                 let mut o = Vec::new();
                 if let Some(m) = mode {
                     o.push(("LOAD", "MODE", m.as_str()));
@@ -332,6 +395,7 @@ impl Command {
             Command::Plan { .. } => "plan",
             Command::Up { .. } => "up",
             Command::Load { .. } => "load",
+            Command::Stage { .. } => "stage",
             Command::Status => "status",
             Command::Down { .. } => "down",
         }
@@ -408,8 +472,13 @@ async fn interrupted(
         _ => "Nothing was changed.",
     };
     eprintln!("{state}");
+    let again = if command == "stage" {
+        "stage FILE"
+    } else {
+        command
+    };
     eprintln!(
-        "To resume, run the same command again; finished steps are found and reused:\n  s3-to-redshift --config {} {command}",
+        "To resume, run the same command again; finished steps are found and reused:\n  s3-to-redshift --config {} {again}",
         config.display()
     );
     ExitCode::from(code)

@@ -19,6 +19,7 @@ use crate::iam::{self, PolicyState, RoleState};
 use crate::load::{self, LoadReport};
 use crate::report::{Action, Activity, Observer, StepReport, not_ours};
 use crate::schema::{self, Inferred};
+use crate::stage::{self, StageReport};
 use crate::warehouse::{Polling, Target, Warehouse};
 
 /// A configured pipeline with its AWS clients.
@@ -380,6 +381,41 @@ impl Pipeline {
     /// Creates the table if needed, copies the data from S3 and verifies the
     /// row counts. The cluster and role must exist (`up`).
     pub async fn load(&self, observer: &dyn Observer) -> Result<LoadReport> {
+        self.load_as(&self.cfg, observer).await
+    }
+
+    /// Splits a local file into gzip parts, uploads them in parallel with a
+    /// manifest under `[S3] STAGE_PREFIX`, and loads them (see
+    /// [`crate::stage`]). The load is [`Pipeline::load`]'s, reading the
+    /// manifest instead of `[S3] SOURCE`.
+    pub async fn stage(
+        &self,
+        file: &std::path::Path,
+        observer: &dyn Observer,
+    ) -> Result<(StageReport, LoadReport)> {
+        self.activity
+            .step(format!("staging {} in parts", file.display()));
+        let staged = stage::upload(&self.cfg, &self.clients.s3, file, observer).await?;
+        observer.step(
+            &StepReport::new("stage", staged.manifest.to_string(), Action::Create).with_detail(
+                format!(
+                    "{} gzip parts for {} slices, {} bytes uploaded for {} in the file",
+                    staged.parts.len(),
+                    staged.slices,
+                    staged.uploaded_bytes,
+                    staged.raw_bytes
+                ),
+            ),
+        );
+        let mut cfg = self.cfg.clone();
+        cfg.s3.source = staged.manifest.clone();
+        cfg.s3.manifest = true;
+        cfg.load.compression = crate::config::Compression::Gzip;
+        let report = self.load_as(&cfg, observer).await?;
+        Ok((staged, report))
+    }
+
+    async fn load_as(&self, cfg: &Config, observer: &dyn Observer) -> Result<LoadReport> {
         if let Some(Err(reason)) = &self.inferred {
             return Err(Error::Source {
                 uri: self.cfg.s3.source.to_string(),
@@ -426,12 +462,12 @@ impl Pipeline {
         }
         self.activity.step(format!(
             "loading {} into {} ({} mode)",
-            self.cfg.s3.source,
-            self.cfg.table.name,
-            self.cfg.load.mode.as_str()
+            cfg.s3.source,
+            cfg.table.name,
+            cfg.load.mode.as_str()
         ));
         let report = load::run(
-            &self.cfg,
+            cfg,
             &self.warehouse(),
             &self.clients.s3,
             &self.clients.region,

@@ -180,6 +180,11 @@ pub trait Observer: Send + Sync {
     }
     /// Called when a wait ends, either way.
     fn wait_over(&self) {}
+    /// Called as measurable work advances (`stage`'s bytes and parts):
+    /// `done` of `total` for the phase named `what`.
+    fn progress(&self, what: &str, done: u64, total: u64) {
+        let _ = (what, done, total);
+    }
     /// Called when a step finishes.
     fn step(&self, report: &StepReport) {
         let _ = report;

@@ -1,1 +1,499 @@
-//! stage
+//! Staging at scale: a local file split into gzip parts, uploaded in
+//! parallel with a manifest, then loaded (`s3-to-redshift stage FILE`).
+//!
+//! Why split at all? Redshift's `COPY` reads one file per slice at a time.
+//! A single large file keeps one slice busy while the others wait; the same
+//! data in as many equal parts as the cluster has slices (or a multiple) is
+//! read by all of them at once. gzip makes the parts several times smaller
+//! to upload, and COPY unpacks them on the slices. The manifest names the
+//! exact parts, so a load never picks up a stray object under the prefix.
+//!
+//! How the parts are cut: a first pass over the file finds record
+//! boundaries (a newline outside quotes, so a quoted field with a line
+//! break stays whole) near every `size / parts` bytes. Then the parts are
+//! compressed in parallel, one per core, and each is uploaded as soon as it
+//! is ready (multipart upload in 8 MiB chunks for large ones). The header
+//! line(s) go at the top of every part, since `IGNOREHEADER` applies per
+//! file.
+//!
+//! Where they go: `[S3] STAGE_PREFIX` + `<schema>.<table>/<file>-<digest>/`.
+//! The digest is of the file's size and modification time, and gzip output
+//! here is deterministic, so staging the same file again writes the same
+//! objects (same ETags): in `append` mode the ledger then knows them and
+//! the rows are not appended twice.
+
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use tokio::sync::Semaphore;
+
+use crate::config::{ClusterSettings, Config, S3Uri};
+use crate::error::{Error, Result};
+use crate::report::Observer;
+
+/// The uncompressed size a part aims at, before rounding the part count up
+/// to a multiple of the slices.
+pub const TARGET_PART_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Multipart chunk size (S3's minimum is 5 MiB; 8 MiB is the SDKs' usual).
+pub const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+
+/// Slices per node for a node type, as AWS documents them; 2 for types
+/// not listed (the smallest there is), which only means fewer parts.
+///
+/// ```
+/// use s3_to_redshift::stage::slices_per_node;
+/// assert_eq!(slices_per_node("ra3.large"), 2);
+/// assert_eq!(slices_per_node("ra3.4xlarge"), 4);
+/// assert_eq!(slices_per_node("dc2.8xlarge"), 16);
+/// ```
+pub fn slices_per_node(node_type: &str) -> u32 {
+    match node_type {
+        "ra3.16xlarge" | "dc2.8xlarge" | "ds2.8xlarge" => 16,
+        "ra3.4xlarge" => 4,
+        _ => 2,
+    }
+}
+
+/// The cluster's slices: per node times nodes.
+pub fn slices(cluster: &ClusterSettings) -> u32 {
+    slices_per_node(&cluster.node_type) * cluster.num_nodes.max(1)
+}
+
+/// How many parts for `bytes` of data on `slices` slices: a multiple of the
+/// slices, each near [`TARGET_PART_BYTES`].
+///
+/// ```
+/// use s3_to_redshift::stage::part_count;
+/// assert_eq!(part_count(10_000, 2), 2);            // small: one per slice
+/// assert_eq!(part_count(1 << 30, 2), 8);           // 1 GiB: 8 × 128 MiB
+/// assert_eq!(part_count(1 << 30, 16), 16);
+/// ```
+pub fn part_count(bytes: u64, slices: u32) -> u32 {
+    let slices = slices.max(1);
+    let per_round = u64::from(slices) * TARGET_PART_BYTES;
+    let rounds = bytes.div_ceil(per_round).max(1);
+    slices * rounds as u32
+}
+
+/// Where a staged file's parts go.
+pub fn stage_folder(cfg: &Config, file: &Path, digest: &str) -> Result<S3Uri> {
+    let Some(prefix) = &cfg.s3.stage_prefix else {
+        return Err(crate::error::ConfigError::Invalid {
+            path: cfg.path.clone(),
+            problems: vec![crate::error::Problem {
+                section: "S3".into(),
+                key: "STAGE_PREFIX".into(),
+                message: "is needed by `stage`: a folder such as `s3://my-bucket/staging/` for the parts; \
+                          set it, then run `up` so the role may read it"
+                    .into(),
+            }],
+        }
+        .into());
+    };
+    let stem: String = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(S3Uri {
+        bucket: prefix.bucket.clone(),
+        key: format!(
+            "{}{}.{}/{stem}-{digest}/",
+            prefix.key,
+            cfg.table.name.schema.as_str(),
+            cfg.table.name.table.as_str()
+        ),
+    })
+}
+
+/// Byte ranges `[start, end)` of each part's records (after the header).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// The header lines, copied to the top of every part.
+    pub header: Vec<u8>,
+    /// The parts' ranges in the file.
+    pub ranges: Vec<(u64, u64)>,
+}
+
+/// Finds record boundaries near every `len / parts` bytes of `reader`,
+/// skipping `header_lines` records first. A newline inside `quote`s does not
+/// end a record.
+pub fn split_points(
+    mut reader: impl Read,
+    len: u64,
+    parts: u32,
+    header_lines: u32,
+    quote: u8,
+) -> std::io::Result<Split> {
+    let mut header = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos: u64 = 0;
+    let mut in_quotes = false;
+    let mut records_left_in_header = header_lines;
+    let mut data_start = 0u64;
+    let mut cuts = Vec::new();
+    let body_len = |start: u64| len.saturating_sub(start);
+    let mut next_cut = u64::MAX;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            let at = pos + i as u64;
+            if records_left_in_header > 0 {
+                header.push(b);
+            }
+            if b == quote {
+                in_quotes = !in_quotes;
+            } else if b == b'\n' && !in_quotes {
+                if records_left_in_header > 0 {
+                    records_left_in_header -= 1;
+                    if records_left_in_header == 0 {
+                        data_start = at + 1;
+                        let step = body_len(data_start) / u64::from(parts.max(1));
+                        next_cut = data_start + step.max(1);
+                    }
+                } else if at + 1 >= next_cut && cuts.len() + 1 < parts as usize {
+                    cuts.push(at + 1);
+                    let step = body_len(data_start) / u64::from(parts.max(1));
+                    next_cut = data_start + step.max(1) * (cuts.len() as u64 + 1);
+                }
+            }
+        }
+        pos += n as u64;
+        if header_lines == 0 && next_cut == u64::MAX {
+            let step = body_len(0) / u64::from(parts.max(1));
+            next_cut = step.max(1);
+        }
+    }
+    let mut bounds = vec![data_start];
+    bounds.extend(cuts);
+    bounds.push(pos);
+    let ranges = bounds
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .filter(|(a, b)| b > a)
+        .collect();
+    Ok(Split { header, ranges })
+}
+
+/// gzip of `header` then `file[start..end)`. Deterministic: no file name
+/// and a zero timestamp in the gzip header, so the same input gives the same
+/// bytes (and the same ETag) every time.
+fn compress_part(path: &Path, header: &[u8], start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(end - start));
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::fast());
+    enc.write_all(header)?;
+    std::io::copy(&mut reader, &mut enc)?;
+    enc.finish()
+}
+
+/// What `stage` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageReport {
+    /// The cluster's slices the part count is based on.
+    pub slices: u32,
+    /// The parts, as `s3://` URIs, in order.
+    pub parts: Vec<String>,
+    /// The manifest's location.
+    pub manifest: S3Uri,
+    /// The file's size.
+    pub raw_bytes: u64,
+    /// The parts' total (compressed) size.
+    pub uploaded_bytes: u64,
+}
+
+/// The digest in the folder name: the file's size and modification time.
+fn file_digest(meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let summary = crate::load::summarise(vec![(String::new(), meta.len(), mtime.to_string())]);
+    summary.fingerprint[..12].to_string()
+}
+
+/// Splits, compresses and uploads `file`, then writes the manifest. Does not
+/// load: see [`crate::Pipeline::stage`].
+pub async fn upload(
+    cfg: &Config,
+    s3: &aws_sdk_s3::Client,
+    file: &Path,
+    observer: &dyn Observer,
+) -> Result<StageReport> {
+    let io_err = |what: &str, e: std::io::Error| Error::Source {
+        uri: file.display().to_string(),
+        reason: format!("{what}: {e}"),
+    };
+    let meta = std::fs::metadata(file).map_err(|e| io_err("cannot read the file", e))?;
+    if meta.len() == 0 {
+        return Err(io_err(
+            "nothing to stage",
+            std::io::Error::other("the file is empty"),
+        ));
+    }
+    let folder = stage_folder(cfg, file, &file_digest(&meta))?;
+    let slices = slices(&cfg.cluster);
+    let parts = part_count(meta.len(), slices);
+    let quote = u8::try_from(cfg.load.quote).unwrap_or(b'"');
+    let path: PathBuf = file.to_path_buf();
+    let header_lines = cfg.load.ignore_header;
+    let len = meta.len();
+    observer.progress("finding record boundaries", 0, 1);
+    let split = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&path)?;
+        split_points(BufReader::new(f), len, parts, header_lines, quote)
+    })
+    .await
+    .expect("the split task does not panic")
+    .map_err(|e| io_err("reading the file failed", e))?;
+    observer.progress("finding record boundaries", 1, 1);
+
+    // Compress on every core, upload as parts become ready; at most
+    // `cores + 1` compressed parts are held in memory at once.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let compressing = Arc::new(Semaphore::new(cores));
+    let in_memory = Arc::new(Semaphore::new(cores + 1));
+    let header = Arc::new(split.header.clone());
+    let total_raw: u64 = split.ranges.iter().map(|(a, b)| b - a).sum();
+    let done_raw = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (i, (start, end)) in split.ranges.iter().copied().enumerate() {
+        let key = format!("{}part-{i:04}.csv.gz", folder.key);
+        let (s3, bucket) = (s3.clone(), folder.bucket.clone());
+        let (compressing, in_memory, header) =
+            (compressing.clone(), in_memory.clone(), header.clone());
+        let path = file.to_path_buf();
+        let done_raw = done_raw.clone();
+        tasks.push(tokio::spawn(async move {
+            let _held = in_memory.acquire_owned().await.expect("open");
+            let body = {
+                let _cpu = compressing.acquire_owned().await.expect("open");
+                tokio::task::spawn_blocking(move || compress_part(&path, &header, start, end))
+                    .await
+                    .expect("compression does not panic")?
+            };
+            done_raw.fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
+            let size = body.len() as u64;
+            put(&s3, &bucket, &key, body)
+                .await
+                .map_err(std::io::Error::other)?;
+            Ok::<(String, u64), std::io::Error>((format!("s3://{bucket}/{key}"), size))
+        }));
+    }
+    let mut uploaded = Vec::new();
+    let mut uploaded_bytes = 0;
+    let count = tasks.len() as u64;
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (uri, size) = t
+            .await
+            .expect("the part task does not panic")
+            .map_err(|e| Error::Source {
+                uri: folder.to_string(),
+                reason: format!("staging part {i} failed: {e}"),
+            })?;
+        uploaded_bytes += size;
+        uploaded.push(uri);
+        observer.progress(
+            "compressing and uploading parts",
+            done_raw
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .min(total_raw),
+            total_raw,
+        );
+        observer.progress("parts uploaded", i as u64 + 1, count);
+    }
+    let entries: Vec<serde_json::Value> = uploaded
+        .iter()
+        .map(|u| serde_json::json!({"url": u, "mandatory": true}))
+        .collect();
+    let manifest = S3Uri {
+        bucket: folder.bucket.clone(),
+        key: format!("{}manifest.json", folder.key),
+    };
+    let doc = serde_json::to_vec_pretty(&serde_json::json!({ "entries": entries }))
+        .expect("JSON serialises");
+    s3.put_object()
+        .bucket(&manifest.bucket)
+        .key(&manifest.key)
+        .content_type("application/json")
+        .body(ByteStream::from(doc))
+        .send()
+        .await
+        .map_err(|e| Error::aws("S3", "PutObject", manifest.to_string(), e))?;
+    observer.wait_over();
+    Ok(StageReport {
+        slices,
+        parts: uploaded,
+        manifest,
+        raw_bytes: meta.len(),
+        uploaded_bytes,
+    })
+}
+
+/// Uploads one part: a single `PutObject` when small, else a multipart
+/// upload in [`CHUNK_BYTES`] chunks, aborted if a chunk fails (so no
+/// half-uploaded part is left to be billed).
+async fn put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> std::result::Result<(), String> {
+    let uri = format!("s3://{bucket}/{key}");
+    let show = |op: &str, e: &dyn std::fmt::Display| format!("S3 {op} on {uri} failed: {e}");
+    if body.len() <= CHUNK_BYTES {
+        return s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| show("PutObject", &aws_sdk_s3::error::DisplayErrorContext(e)));
+    }
+    let created = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            show(
+                "CreateMultipartUpload",
+                &aws_sdk_s3::error::DisplayErrorContext(e),
+            )
+        })?;
+    let upload_id = created.upload_id().unwrap_or_default().to_string();
+    let mut completed = Vec::new();
+    for (n, chunk) in body.chunks(CHUNK_BYTES).enumerate() {
+        let number = n as i32 + 1;
+        match s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+        {
+            Ok(out) => completed.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            ),
+            Err(e) => {
+                let _ = s3
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                return Err(show(
+                    "UploadPart",
+                    &aws_sdk_s3::error::DisplayErrorContext(e),
+                ));
+            }
+        }
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            show(
+                "CompleteMultipartUpload",
+                &aws_sdk_s3::error::DisplayErrorContext(e),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts_of(data: &str, parts: u32, header: u32) -> (String, Vec<String>) {
+        let split = split_points(data.as_bytes(), data.len() as u64, parts, header, b'"').unwrap();
+        let pieces = split
+            .ranges
+            .iter()
+            .map(|(a, b)| data[*a as usize..*b as usize].to_string())
+            .collect();
+        (String::from_utf8(split.header).unwrap(), pieces)
+    }
+
+    #[test]
+    fn parts_are_cut_at_record_ends_and_cover_everything_once() {
+        let data = "h1,h2\n1,a\n2,b\n3,c\n4,d\n5,e\n6,f\n";
+        let (header, pieces) = parts_of(data, 3, 1);
+        assert_eq!(header, "h1,h2\n");
+        assert_eq!(pieces.concat(), &data[6..], "every record once, in order");
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|p| p.ends_with('\n')));
+    }
+
+    #[test]
+    fn a_newline_inside_quotes_does_not_end_a_record() {
+        let data = "id,note\n1,\"line one\nline two\"\n2,x\n";
+        let (_, pieces) = parts_of(data, 8, 1);
+        assert_eq!(pieces.concat(), &data[8..]);
+        assert!(
+            pieces.iter().all(|p| p.matches('"').count() % 2 == 0),
+            "{pieces:?}"
+        );
+    }
+
+    #[test]
+    fn no_header_and_no_final_newline_are_fine() {
+        let data = "1,a\n2,b\n3,c";
+        let (header, pieces) = parts_of(data, 2, 0);
+        assert!(header.is_empty());
+        assert_eq!(pieces.concat(), data);
+    }
+
+    #[test]
+    fn compression_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, "a\n1\n2\n").unwrap();
+        let one = compress_part(&path, b"a\n", 2, 6).unwrap();
+        let two = compress_part(&path, b"a\n", 2, 6).unwrap();
+        assert_eq!(one, two);
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&one[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "a\n1\n2\n");
+    }
+}
