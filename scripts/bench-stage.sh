@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): `stage` against uploading the single file, side by
+# side in one run, on a generated CSV of about BENCH_MB megabytes (default
+# 1024), with release builds of the CLI and the sandbox.
+#
+#   single file: boto3's upload_file (what the Python tutorial's readers use:
+#                multipart, 8 MiB chunks, 10 threads), then `load`
+#   stage:       `s3-to-redshift stage FILE` (record-aligned split, gzip on
+#                every core, parallel multipart upload, manifest, load)
+#
+# Prints each time, the ratio, and the bytes each sent to S3.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+MB=${BENCH_MB:-1024}
+work=$(mktemp -d)
+cleanup() {
+  [ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null
+  "$ROOT/scripts/sandbox.sh" stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+eval "$("$ROOT/scripts/sandbox.sh" start)"
+
+cargo build --release --locked --quiet -p redshift-sandbox -p s3-to-redshift
+rm -f "$work/port"
+"$ROOT/target/release/redshift-sandbox" --listen 127.0.0.1:0 --port-file "$work/port" \
+  --postgres "$S2R_SANDBOX_POSTGRES" >"$work/sandbox.log" 2>&1 &
+bench_pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/port")"
+cli="$ROOT/target/release/s3-to-redshift"
+
+csv="$work/bench.csv"
+log "generating a ${MB} MB CSV"
+python3 "$ROOT/scripts/gen-csv.py" "$csv" "$MB"
+bytes=$(stat -c %s "$csv")
+rows=$(( $(wc -l <"$csv") - 1 ))
+log "$rows rows, $bytes bytes; $(nproc) cores"
+
+name=bench-stage-$(date +%s)
+cat >"$work/bench.cfg" <<CFG
+[AWS]
+REGION = us-east-1
+[IAM]
+ROLE_NAME = $name-role
+[CLUSTER]
+IDENTIFIER = $name
+NODE_TYPE = ra3.large
+DB_NAME = dev
+DB_USER = awsuser
+[S3]
+SOURCE = s3://$name/single/bench.csv
+STAGE_PREFIX = s3://$name/staged/
+[TABLE]
+NAME = sales
+[COLUMNS]
+sale_id = BIGINT NOT NULL
+sold_on = DATE
+region = VARCHAR(16)
+product = VARCHAR(32)
+quantity = INTEGER
+unit_price = DECIMAL(10,2)
+[LOAD]
+IGNORE_HEADER = 1
+STATEMENT_TIMEOUT_SECS = 3600
+CFG
+export S3_TO_REDSHIFT_DB_PASSWORD=Bench-Passw0rd
+"$ROOT/.venv/bin/python" -c "import boto3; boto3.client('s3').create_bucket(Bucket='$name')"
+"$cli" --config "$work/bench.cfg" up >/dev/null
+
+log "single file: upload_file, then load"
+t0=$(date +%s.%N)
+"$ROOT/.venv/bin/python" -c "import boto3; boto3.client('s3').upload_file('$csv', '$name', 'single/bench.csv')"
+t1=$(date +%s.%N)
+"$cli" --config "$work/bench.cfg" load >"$work/load.out"
+t2=$(date +%s.%N)
+
+log "stage: split, gzip, parallel upload, manifest, load"
+t3=$(date +%s.%N)
+"$cli" --config "$work/bench.cfg" stage "$csv" >"$work/stage.out" 2>"$work/stage.err"
+t4=$(date +%s.%N)
+grep -h "rows" "$work/load.out" "$work/stage.out" | sed 's/^/  /'
+
+staged=$("$ROOT/.venv/bin/python" - "$name" <<'PY'
+import sys, boto3
+s3 = boto3.client("s3")
+total = sum(o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix="staged/")
+            for o in page.get("Contents", []) if o["Key"].endswith(".gz"))
+print(total)
+PY
+)
+python3 - "$bytes" "$rows" "$staged" "$t0" "$t1" "$t2" "$t3" "$t4" <<'PY'
+import sys
+b, rows, staged = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+t0, t1, t2, t3, t4 = map(float, sys.argv[4:9])
+up, load, single, stage = t1 - t0, t2 - t1, t2 - t0, t4 - t3
+print(f"file:              {b / 2**20:.0f} MiB, {rows} rows")
+print(f"single file:       {single:6.1f} s  (upload {up:.1f} s + load {load:.1f} s), {b / 2**20:.0f} MiB sent")
+print(f"stage:             {stage:6.1f} s  (split + gzip + upload + load), {staged / 2**20:.0f} MiB sent")
+print(f"ratio stage/single: {stage / single:.2f} (time), {staged / b:.2f} (bytes sent)")
+PY
