@@ -74,12 +74,12 @@ log "single file: upload_file, then load"
 t0=$(date +%s.%N)
 "$ROOT/.venv/bin/python" -c "import boto3; boto3.client('s3').upload_file('$csv', '$name', 'single/bench.csv')"
 t1=$(date +%s.%N)
-"$cli" --config "$work/bench.cfg" load >"$work/load.out"
+"$cli" --config "$work/bench.cfg" load >"$work/load.out" 2>"$work/load.err" || { cat "$work/load.out" "$work/load.err"; exit 1; }
 t2=$(date +%s.%N)
 
 log "stage: split, gzip, parallel upload, manifest, load"
 t3=$(date +%s.%N)
-"$cli" --config "$work/bench.cfg" stage "$csv" >"$work/stage.out" 2>"$work/stage.err"
+"$cli" --config "$work/bench.cfg" stage "$csv" >"$work/stage.out" 2>"$work/stage.err" || { cat "$work/stage.out" "$work/stage.err"; exit 1; }
 t4=$(date +%s.%N)
 grep -h "rows" "$work/load.out" "$work/stage.out" | sed 's/^/  /'
 

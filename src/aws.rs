@@ -28,6 +28,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// STS: the account id, for ARNs.
     pub sts: aws_sdk_sts::Client,
+    /// Redshift Serverless: the namespace and workgroup (`[SERVERLESS]`).
+    pub serverless: aws_sdk_redshiftserverless::Client,
     /// The region every client talks to.
     pub region: String,
 }
@@ -83,6 +85,7 @@ impl Clients {
             data: aws_sdk_redshiftdata::Client::new(sdk),
             s3: aws_sdk_s3::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            serverless: aws_sdk_redshiftserverless::Client::new(sdk),
             region,
         }
     }

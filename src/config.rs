@@ -132,6 +132,29 @@ pub enum RetryMode {
     Adaptive,
 }
 
+/// `[SERVERLESS]`: target a Redshift Serverless workgroup instead of a
+/// cluster (then `[CLUSTER]` is not used and may be left out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerlessSettings {
+    /// The workgroup SQL runs on (`WORKGROUP`).
+    pub workgroup: String,
+    /// Its namespace (`NAMESPACE`, default `<WORKGROUP>-ns`); used when
+    /// provisioning and to check the role is associated.
+    pub namespace: String,
+    /// Create the namespace and workgroup in `up`, delete them in `down`
+    /// (`PROVISION`); otherwise they must exist.
+    pub provision: bool,
+    /// Base capacity in RPUs when provisioning (`BASE_CAPACITY`, 8 to 512
+    /// in steps of 8).
+    pub base_capacity: u32,
+    /// The database (`DB_NAME`, default `dev`).
+    pub db_name: String,
+    /// How long `up` waits for the workgroup (`WAIT_TIMEOUT_SECS`).
+    pub wait_timeout: Duration,
+    /// Delay between status checks (`POLL_INTERVAL_SECS`).
+    pub poll_interval: Duration,
+}
+
 /// `[IAM]`: the role Redshift assumes and its S3 read policy.
 #[derive(Clone, Debug)]
 pub struct IamSettings {
@@ -442,6 +465,8 @@ pub struct Config {
     pub table: TableSettings,
     /// `[LOAD]`.
     pub load: LoadSettings,
+    /// `[SERVERLESS]`, when the target is a Serverless workgroup.
+    pub serverless: Option<ServerlessSettings>,
     /// Things worth telling the user that are not errors (ignored classic keys,
     /// credentials in the file).
     pub notes: Vec<String>,
@@ -600,6 +625,27 @@ fn remove_key(text: &str, section: &str, key: &str) -> String {
     out
 }
 
+impl ClusterSettings {
+    /// The stand-in used with `[SERVERLESS]`: no cluster exists, and only
+    /// `db_name` is read (from the workgroup's settings).
+    fn unused_with(sl: &ServerlessSettings) -> Self {
+        Self {
+            identifier: sl.workgroup.clone(),
+            cluster_type: ClusterType::SingleNode,
+            node_type: String::new(),
+            num_nodes: 1,
+            db_name: sl.db_name.clone(),
+            db_user: String::new(),
+            db_password: None,
+            port: 5439,
+            publicly_accessible: false,
+            on_existing: OnExisting::Reuse,
+            wait_timeout: sl.wait_timeout,
+            poll_interval: sl.poll_interval,
+        }
+    }
+}
+
 /// Where a value came from, as written in the file.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -643,6 +689,18 @@ const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("S3", &["SOURCE", "REGION", "MANIFEST", "STAGE_PREFIX"]),
+    (
+        "SERVERLESS",
+        &[
+            "WORKGROUP",
+            "NAMESPACE",
+            "PROVISION",
+            "BASE_CAPACITY",
+            "DB_NAME",
+            "WAIT_TIMEOUT_SECS",
+            "POLL_INTERVAL_SECS",
+        ],
+    ),
     (
         "TABLE",
         &[
@@ -772,8 +830,8 @@ impl Reader {
                     section,
                     "",
                     format!(
-                        "unknown section{hint}; sections are [AWS], [IAM], [CLUSTER], [S3], \
-                         [TABLE], [COLUMNS], [LOAD] (and the classic [DWH], [IAM_ROLE])"
+                        "unknown section{hint}; sections are [AWS], [IAM], [CLUSTER] or [SERVERLESS], \
+                         [S3], [TABLE], [COLUMNS], [LOAD] (and the classic [DWH], [IAM_ROLE])"
                     ),
                 );
                 continue;
@@ -922,7 +980,22 @@ impl Reader {
     fn build(&mut self, path: PathBuf, env_password: Option<String>) -> Option<Config> {
         let aws = self.aws();
         let iam = self.iam();
-        let cluster = self.cluster(env_password);
+        let serverless = self.serverless();
+        let uses_cluster = self.values.keys().any(|(s, _)| s == "CLUSTER");
+        let cluster = match &serverless {
+            // The workgroup replaces the cluster; a [CLUSTER] section kept
+            // beside it would be ignored, so say so instead.
+            Some(Some(sl)) if !uses_cluster => Some(ClusterSettings::unused_with(sl)),
+            Some(Some(_)) => {
+                self.problem(
+                    "CLUSTER",
+                    "",
+                    "is not used when [SERVERLESS] is set; remove one of the two sections".into(),
+                );
+                None
+            }
+            _ => self.cluster(env_password),
+        };
         let s3 = self.s3();
         let table = self.table();
         let load = self.load();
@@ -951,6 +1024,7 @@ impl Reader {
             s3: s3?,
             table: table?,
             load: load?,
+            serverless: serverless.flatten(),
             notes: std::mem::take(&mut self.notes),
         })
     }
@@ -1019,6 +1093,56 @@ impl Reader {
             attempt_timeout,
             static_credentials,
         })
+    }
+
+    /// `None` when there is no `[SERVERLESS]` section; `Some(None)` when it
+    /// is there but has problems.
+    fn serverless(&mut self) -> Option<Option<ServerlessSettings>> {
+        if !self.values.keys().any(|(s, _)| s == "SERVERLESS") {
+            return None;
+        }
+        let wg = self.required(
+            "SERVERLESS",
+            "WORKGROUP",
+            "the workgroup's name, e.g. `analytics`",
+        );
+        let workgroup = wg.and_then(|e| self.parse_entry(&e, parse_serverless_name));
+        let namespace = match self.entry("SERVERLESS", "NAMESPACE") {
+            Some(e) => self.parse_entry(&e, parse_serverless_name),
+            None => workgroup.as_ref().map(|w| format!("{w}-ns")),
+        };
+        let provision = self.optional("SERVERLESS", "PROVISION", false, parse_bool);
+        let base_capacity = self.optional("SERVERLESS", "BASE_CAPACITY", 8, |v| {
+            let n = parse_int(v, 8, 512)?;
+            if n % 8 == 0 {
+                Ok(n)
+            } else {
+                Err(format!(
+                    "{n} is not a multiple of 8; base capacity comes in steps of 8 RPUs"
+                ))
+            }
+        });
+        let db_name = match self.entry("SERVERLESS", "DB_NAME") {
+            Some(e) => self.parse_entry(&e, |v| parse_db_name(v, 64, "database name")),
+            None => Some("dev".to_string()),
+        };
+        let wait = self.optional("SERVERLESS", "WAIT_TIMEOUT_SECS", 900, |v| {
+            parse_int(v, 10, 86_400)
+        });
+        let poll = self.optional("SERVERLESS", "POLL_INTERVAL_SECS", 10, |v| {
+            parse_int(v, 1, 600)
+        });
+        Some((|| {
+            Some(ServerlessSettings {
+                workgroup: workgroup?,
+                namespace: namespace?,
+                provision: provision?,
+                base_capacity: base_capacity?,
+                db_name: db_name?,
+                wait_timeout: Duration::from_secs(wait?.into()),
+                poll_interval: Duration::from_secs(poll?.into()),
+            })
+        })())
     }
 
     fn iam(&mut self) -> Option<IamSettings> {
@@ -1533,6 +1657,22 @@ fn parse_region(v: &str) -> Result<String, String> {
 }
 
 /// IAM names: letters, digits and `+=,.@_-`.
+/// Workgroup and namespace names: 3 to 64 lower-case letters, digits and
+/// hyphens.
+fn parse_serverless_name(v: &str) -> Result<String, String> {
+    if !(3..=64).contains(&v.len())
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!(
+            "`{}` is not a valid name; use 3 to 64 lower-case letters, digits and hyphens",
+            printable(v)
+        ));
+    }
+    Ok(v.to_string())
+}
+
 fn parse_iam_name(v: &str, max: usize) -> Result<String, String> {
     // A pasted ARN is the commonest mistake here; say what to keep.
     if let Some(name) = v

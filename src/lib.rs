@@ -21,6 +21,8 @@
 //!   S3 read policy.
 //! - [`cluster`]: step 3, creating, waiting on (with a deadline) and deleting
 //!   the cluster.
+//! - [`serverless`]: step 3 for Redshift Serverless: an existing workgroup
+//!   checked, or a namespace and workgroup provisioned and torn down.
 //! - [`warehouse`]: SQL through the Redshift Data API: submit, poll, fetch
 //!   typed results page by page.
 //! - [`load`]: steps 4 and 5, the DDL and `COPY` built from the config, the
@@ -63,6 +65,7 @@ pub mod load;
 pub mod pipeline;
 pub mod report;
 pub mod schema;
+pub mod serverless;
 pub mod sql;
 pub mod stage;
 #[doc(hidden)]

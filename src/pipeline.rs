@@ -19,6 +19,7 @@ use crate::iam::{self, PolicyState, RoleState};
 use crate::load::{self, LoadReport};
 use crate::report::{Action, Activity, Observer, StepReport, not_ours};
 use crate::schema::{self, Inferred};
+use crate::serverless::{self, WorkgroupState};
 use crate::stage::{self, StageReport};
 use crate::warehouse::{Polling, Target, Warehouse};
 
@@ -81,6 +82,8 @@ struct Found {
     role: Option<RoleState>,
     policy: Option<PolicyState>,
     cluster: Option<ClusterState>,
+    /// With `[SERVERLESS]`: the workgroup (and `cluster` is `None`).
+    workgroup: Option<WorkgroupState>,
     policy_arn: String,
     policy_doc: Value,
     role_arn: String,
@@ -111,21 +114,26 @@ impl Pipeline {
         })
     }
 
-    /// The Data API handle for the configured cluster and database.
+    /// The Data API handle for the configured cluster (or Serverless
+    /// workgroup) and database.
     pub fn warehouse(&self) -> Warehouse {
-        Warehouse::new(
-            self.clients.data.clone(),
-            Target::Cluster {
+        let target = match &self.cfg.serverless {
+            Some(sl) => Target::Workgroup {
+                name: sl.workgroup.clone(),
+                database: sl.db_name.clone(),
+            },
+            None => Target::Cluster {
                 identifier: self.cfg.cluster.identifier.clone(),
                 database: self.cfg.cluster.db_name.clone(),
                 db_user: self.cfg.cluster.db_user.clone(),
             },
-        )
-        .with_polling(Polling {
-            timeout: self.cfg.load.statement_timeout,
-            ..Polling::default()
-        })
-        .with_activity(self.activity.clone())
+        };
+        Warehouse::new(self.clients.data.clone(), target)
+            .with_polling(Polling {
+                timeout: self.cfg.load.statement_timeout,
+                ..Polling::default()
+            })
+            .with_activity(self.activity.clone())
     }
 
     async fn look(&self) -> Result<Found> {
@@ -143,8 +151,16 @@ impl Pipeline {
             &policy_doc,
         )
         .await?;
-        let cluster =
-            cluster::inspect(&self.clients.redshift, &self.cfg.cluster.identifier).await?;
+        let (cluster, workgroup) = match &self.cfg.serverless {
+            Some(sl) => (
+                None,
+                serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?,
+            ),
+            None => (
+                cluster::inspect(&self.clients.redshift, &self.cfg.cluster.identifier).await?,
+                None,
+            ),
+        };
         let role_arn = match &role {
             Some(r) => r.arn.clone(),
             None => format!("arn:{part}:iam::{account}:role/{}", self.cfg.iam.role_name),
@@ -153,6 +169,7 @@ impl Pipeline {
             role,
             policy,
             cluster,
+            workgroup,
             policy_arn,
             policy_doc,
             role_arn,
@@ -176,6 +193,33 @@ impl Pipeline {
             policy_state.as_ref(),
             force,
         )?;
+        if let Some(sl) = &self.cfg.serverless {
+            let wg = &sl.workgroup;
+            let step = match (&found.workgroup, sl.provision) {
+                (None, true) => {
+                    StepReport::new("workgroup", wg, Action::Create).with_detail(format!(
+                        "Serverless, namespace `{}`, {} RPUs, not publicly accessible",
+                        sl.namespace, sl.base_capacity
+                    ))
+                }
+                (None, false) => {
+                    return Err(Error::Refused {
+                        action: "use",
+                        kind: "Serverless workgroup",
+                        name: wg.clone(),
+                        reason:
+                            "it does not exist; create it, or set [SERVERLESS] PROVISION = true"
+                                .into(),
+                    });
+                }
+                (Some(w), true) if !w.managed && !force => {
+                    return Err(not_ours("use", "Serverless workgroup", wg));
+                }
+                (Some(w), _) => StepReport::new("workgroup", wg, Action::Reuse)
+                    .with_detail(format!("{}, namespace `{}`", w.status, w.namespace)),
+            };
+            return Ok(vec![role, policy, step]);
+        }
         let role_arn = (role.action == Action::Reuse).then_some(found.role_arn.as_str());
         let cluster = cluster::plan(&self.cfg.cluster, found.cluster.as_ref(), role_arn, force)?;
         if cluster.action != Action::Reuse && self.cfg.cluster.db_password.is_none() {
@@ -337,6 +381,21 @@ impl Pipeline {
         planned[1].detail = Some(format!("{}, attached to the role", found.policy_arn));
         observer.step(&planned[1]);
 
+        if let Some(sl) = &self.cfg.serverless {
+            self.activity.step(format!(
+                "setting up Serverless workgroup `{}` and waiting until it is available",
+                sl.workgroup
+            ));
+            let client = &self.clients.serverless;
+            let wg = if sl.provision {
+                serverless::provision(client, sl, &role_arn, force, observer).await?
+            } else {
+                serverless::check_ready(client, sl, &role_arn).await?
+            };
+            planned[2].detail = Some(format!("{}, namespace `{}`", wg.status, wg.namespace));
+            observer.step(&planned[2]);
+            return Ok(planned);
+        }
         let redshift = &self.clients.redshift;
         let settings = &self.cfg.cluster;
         self.activity.step(format!(
@@ -424,7 +483,6 @@ impl Pipeline {
                 ),
             });
         }
-        let settings = &self.cfg.cluster;
         let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
         let Some(role) = role else {
             return Err(Error::Refused {
@@ -434,31 +492,10 @@ impl Pipeline {
                 reason: "it does not exist; run `up` first".into(),
             });
         };
-        if cluster::inspect(&self.clients.redshift, &settings.identifier)
-            .await?
-            .is_none()
-        {
-            return Err(Error::Refused {
-                action: "load into",
-                kind: "cluster",
-                name: settings.identifier.clone(),
-                reason: "it does not exist; run `up` first".into(),
-            });
-        }
-        // Waits only if the cluster is still coming up or the role not yet
-        // in sync; returns at once otherwise.
-        let state =
-            cluster::wait_available(&self.clients.redshift, settings, None, observer).await?;
-        if state.role_status(&role.arn).is_none() {
-            return Err(Error::Refused {
-                action: "load into",
-                kind: "cluster",
-                name: settings.identifier.clone(),
-                reason: format!(
-                    "role {} is not attached to it; run `up` to attach it",
-                    role.arn
-                ),
-            });
+        if let Some(sl) = &self.cfg.serverless {
+            serverless::check_ready(&self.clients.serverless, sl, &role.arn).await?;
+        } else {
+            self.check_cluster_ready(&role.arn, observer).await?;
         }
         self.activity.step(format!(
             "loading {} into {} ({} mode)",
@@ -477,7 +514,7 @@ impl Pipeline {
         observer.step(
             &StepReport::new(
                 "copy",
-                self.cfg.table.name.to_string(),
+                cfg.table.name.to_string(),
                 if report.skipped.is_some() {
                     Action::Reuse
                 } else {
@@ -487,6 +524,35 @@ impl Pipeline {
             .with_detail(report.to_string()),
         );
         Ok(report)
+    }
+
+    /// The cluster exists, is available and has the role.
+    async fn check_cluster_ready(&self, role_arn: &str, observer: &dyn Observer) -> Result<()> {
+        let settings = &self.cfg.cluster;
+        if cluster::inspect(&self.clients.redshift, &settings.identifier)
+            .await?
+            .is_none()
+        {
+            return Err(Error::Refused {
+                action: "load into",
+                kind: "cluster",
+                name: settings.identifier.clone(),
+                reason: "it does not exist; run `up` first".into(),
+            });
+        }
+        // Waits only if the cluster is still coming up or the role not yet
+        // in sync; returns at once otherwise.
+        let state =
+            cluster::wait_available(&self.clients.redshift, settings, None, observer).await?;
+        if state.role_status(role_arn).is_none() {
+            return Err(Error::Refused {
+                action: "load into",
+                kind: "cluster",
+                name: settings.identifier.clone(),
+                reason: format!("role {role_arn} is not attached to it; run `up` to attach it"),
+            });
+        }
+        Ok(())
     }
 
     /// The first `limit` rows of the table, ordered by its first column: what
@@ -543,24 +609,44 @@ impl Pipeline {
         let available = found
             .cluster
             .as_ref()
-            .is_some_and(|c| c.status == "available");
-        lines.push(StatusLine {
-            kind: "cluster",
-            name: self.cfg.cluster.identifier.clone(),
-            state: match &found.cluster {
-                None => "absent".into(),
-                Some(c) => format!(
-                    "{}{}, role {}, {}",
-                    c.status,
-                    c.endpoint
-                        .as_ref()
-                        .map(|e| format!(" at {e}"))
-                        .unwrap_or_default(),
-                    c.role_status(&found.role_arn).unwrap_or("not attached"),
-                    tag(c.managed)
-                ),
-            },
-        });
+            .is_some_and(|c| c.status == "available")
+            || found
+                .workgroup
+                .as_ref()
+                .is_some_and(|w| w.status == "AVAILABLE");
+        if let Some(sl) = &self.cfg.serverless {
+            lines.push(StatusLine {
+                kind: "workgroup",
+                name: sl.workgroup.clone(),
+                state: match &found.workgroup {
+                    None => "absent".into(),
+                    Some(w) => format!(
+                        "{}, namespace `{}`, {}",
+                        w.status,
+                        w.namespace,
+                        tag(w.managed)
+                    ),
+                },
+            });
+        } else {
+            lines.push(StatusLine {
+                kind: "cluster",
+                name: self.cfg.cluster.identifier.clone(),
+                state: match &found.cluster {
+                    None => "absent".into(),
+                    Some(c) => format!(
+                        "{}{}, role {}, {}",
+                        c.status,
+                        c.endpoint
+                            .as_ref()
+                            .map(|e| format!(" at {e}"))
+                            .unwrap_or_default(),
+                        c.role_status(&found.role_arn).unwrap_or("not attached"),
+                        tag(c.managed)
+                    ),
+                },
+            });
+        }
         let table_state = if available {
             match self
                 .warehouse()
@@ -586,18 +672,40 @@ impl Pipeline {
     pub async fn plan_down(&self, opts: &DownOptions) -> Result<Vec<StepReport>> {
         let id = &self.cfg.cluster.identifier;
         let mut steps = Vec::new();
-        match cluster::inspect(&self.clients.redshift, id).await? {
-            None => steps.push(StepReport::new("cluster", id, Action::Absent)),
-            Some(c) if !c.managed && !opts.force => return Err(not_ours("delete", "cluster", id)),
-            Some(c) => steps.push(StepReport::new("cluster", id, Action::Delete).with_detail(
-                match &opts.final_snapshot {
-                    Some(s) => format!("status {}; final snapshot `{s}`", c.status),
-                    None => format!(
-                        "status {}; no final snapshot (--final-snapshot ID keeps one)",
-                        c.status
+        if let Some(sl) = &self.cfg.serverless {
+            let wg = serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?;
+            steps.push(match wg {
+                None => StepReport::new("workgroup", &sl.workgroup, Action::Absent),
+                Some(_) if !sl.provision => {
+                    StepReport::new("workgroup", &sl.workgroup, Action::Keep)
+                        .with_detail("not provisioned by this tool (PROVISION = false)")
+                }
+                Some(w) if !w.managed && !opts.force => {
+                    return Err(not_ours("delete", "Serverless workgroup", &sl.workgroup));
+                }
+                Some(w) => StepReport::new("workgroup", &sl.workgroup, Action::Delete).with_detail(
+                    format!(
+                        "{}, and namespace `{}` with its data",
+                        w.status, w.namespace
                     ),
-                },
-            )),
+                ),
+            });
+        } else {
+            match cluster::inspect(&self.clients.redshift, id).await? {
+                None => steps.push(StepReport::new("cluster", id, Action::Absent)),
+                Some(c) if !c.managed && !opts.force => {
+                    return Err(not_ours("delete", "cluster", id));
+                }
+                Some(c) => steps.push(StepReport::new("cluster", id, Action::Delete).with_detail(
+                    match &opts.final_snapshot {
+                        Some(s) => format!("status {}; final snapshot `{s}`", c.status),
+                        None => format!(
+                            "status {}; no final snapshot (--final-snapshot ID keeps one)",
+                            c.status
+                        ),
+                    },
+                )),
+            }
         }
         if opts.with_iam {
             let policy_arn = self.policy_arn().await?;
@@ -639,7 +747,17 @@ impl Pipeline {
         let planned = self.plan_down(opts).await?;
         let id = &self.cfg.cluster.identifier;
         let mut done = Vec::new();
-        if let Some(state) = cluster::inspect(&self.clients.redshift, id).await? {
+        if let Some(sl) = &self.cfg.serverless {
+            if planned[0].action == Action::Delete {
+                self.activity.step(format!(
+                    "deleting Serverless workgroup `{}` and namespace `{}`",
+                    sl.workgroup, sl.namespace
+                ));
+                serverless::delete(&self.clients.serverless, sl, opts.force, observer).await?;
+                observer.step(&planned[0]);
+            }
+            done.push(planned[0].clone());
+        } else if let Some(state) = cluster::inspect(&self.clients.redshift, id).await? {
             self.activity.step(format!(
                 "deleting cluster `{id}` and waiting until it is gone"
             ));

@@ -643,3 +643,62 @@ fn the_shipped_examples_parse_and_hold_no_secrets() {
         );
     }
 }
+
+#[test]
+fn a_serverless_workgroup_replaces_the_cluster_section() {
+    let cluster_section =
+        GOOD[GOOD.find("[CLUSTER]").unwrap()..GOOD.find("[S3]").unwrap()].to_string();
+    let text = GOOD.replace(
+        &cluster_section,
+        "[SERVERLESS]\nWORKGROUP = analytics\nPROVISION = true\nBASE_CAPACITY = 32\n",
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let sl = c.serverless.expect("serverless");
+    assert_eq!(
+        (
+            sl.workgroup.as_str(),
+            sl.namespace.as_str(),
+            sl.provision,
+            sl.base_capacity,
+            sl.db_name.as_str()
+        ),
+        ("analytics", "analytics-ns", true, 32, "dev")
+    );
+
+    for (bad, needles) in [
+        (
+            "BASE_CAPACITY = 12",
+            &["[SERVERLESS] BASE_CAPACITY", "multiple of 8"][..],
+        ),
+        (
+            "NAMESPACE = Analytics_NS",
+            &["[SERVERLESS] NAMESPACE", "lower-case letters"],
+        ),
+        (
+            "BASE_CAPACITY = 32\nDB_NAME = my-db",
+            &["[SERVERLESS] DB_NAME", "not a valid database name"],
+        ),
+    ] {
+        let err = parse(&text.replace("BASE_CAPACITY = 32", bad))
+            .unwrap_err()
+            .to_string();
+        for n in needles {
+            assert!(err.contains(n), "{bad}: {err}");
+        }
+    }
+    // Both sections: one would be silently ignored, so it is an error.
+    let both = GOOD.replace("[S3]", "[SERVERLESS]\nWORKGROUP = analytics\n[S3]");
+    let err = parse(&both).unwrap_err().to_string();
+    assert!(
+        err.contains("[CLUSTER]: is not used when [SERVERLESS] is set"),
+        "{err}"
+    );
+    let err = parse(
+        &GOOD
+            .replace("[S3]", "[SERVERLESS]\nPROVISION = true\n[S3]")
+            .replace(&cluster_section, ""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("[SERVERLESS] WORKGROUP: is missing"), "{err}");
+}
