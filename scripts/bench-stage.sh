@@ -91,7 +91,7 @@ total = sum(o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(B
 print(total)
 PY
 )
-python3 - "$bytes" "$rows" "$staged" "$t0" "$t1" "$t2" "$t3" "$t4" <<'PY'
+python3 - "$bytes" "$rows" "$staged" "$t0" "$t1" "$t2" "$t3" "$t4" <<'PY' | tee "$work/figures.txt"
 import sys
 b, rows, staged = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 t0, t1, t2, t3, t4 = map(float, sys.argv[4:9])
@@ -101,3 +101,8 @@ print(f"single file:       {single:6.1f} s  (upload {up:.1f} s + load {load:.1f}
 print(f"stage:             {stage:6.1f} s  (split + gzip + upload + load), {staged / 2**20:.0f} MiB sent")
 print(f"ratio stage/single: {stage / single:.2f} (time), {staged / b:.2f} (bytes sent)")
 PY
+# The book shows these figures; BOOK_RECORD=1 writes them there.
+if [ -n "${BOOK_RECORD:-}" ]; then
+  { cat "$work/figures.txt"; echo "($(nproc) cores; $(date -u +%Y-%m-%d))"; } >"$ROOT/book/src/generated/bench-stage.txt"
+  log "wrote book/src/generated/bench-stage.txt"
+fi

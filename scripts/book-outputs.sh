@@ -9,5 +9,6 @@ cd "$ROOT"
 use_stack
 export BOOK_RECORD=1
 cargo test --locked -p s3-to-redshift --doc book
+cargo test --locked -p s3-to-redshift --test faults
 cargo test --locked -p s3-to-redshift --test book
 git status --short book/src/generated

@@ -33,6 +33,24 @@ pub struct Teardown;
 #[doc = include_str!("../book/src/cli.md")]
 pub struct Cli;
 
+#[doc = include_str!("../book/src/load-modes.md")]
+pub struct LoadModes;
+
+#[doc = include_str!("../book/src/formats.md")]
+pub struct Formats;
+
+#[doc = include_str!("../book/src/stage.md")]
+pub struct Stage;
+
+#[doc = include_str!("../book/src/schema.md")]
+pub struct Schema;
+
+#[doc = include_str!("../book/src/serverless.md")]
+pub struct Serverless;
+
+#[doc = include_str!("../book/src/reliability.md")]
+pub struct Reliability;
+
 #[doc = include_str!("../book/src/troubleshooting.md")]
 pub struct Troubleshooting;
 

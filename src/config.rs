@@ -530,16 +530,11 @@ impl Config {
         overrides: &[(&str, &str, &str)],
     ) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let mut text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        for (section, key, value) in overrides {
-            // Appending a section again adds to it; drop the file's own line
-            // for the key first so the value is not "given twice".
-            text = remove_key(&text, section, key);
-            text.push_str(&format!("\n[{section}]\n{key} = {value}\n"));
-        }
+        let text = with_overrides(&text, overrides);
         let env_password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
         Self::parse(&text, path, env_password)
     }
@@ -602,6 +597,25 @@ impl Config {
             }),
         }
     }
+}
+
+/// The config text `text` with each `(section, key, value)` set, replacing
+/// the file's own value for that key if it has one.
+///
+/// ```
+/// let text = "[LOAD]\nMODE = replace\n";
+/// let out = s3_to_redshift::config::with_overrides(text, &[("LOAD", "MODE", "append")]);
+/// assert_eq!(out, "[LOAD]\n\n[LOAD]\nMODE = append\n");
+/// ```
+pub fn with_overrides(text: &str, overrides: &[(&str, &str, &str)]) -> String {
+    let mut text = text.to_string();
+    for (section, key, value) in overrides {
+        // Appending a section again adds to it; drop the file's own line
+        // for the key first so the value is not "given twice".
+        text = remove_key(&text, section, key);
+        text.push_str(&format!("\n[{section}]\n{key} = {value}\n"));
+    }
+    text
 }
 
 /// `text` without the lines setting `key` in `[section]` (case-insensitive).

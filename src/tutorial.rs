@@ -32,6 +32,40 @@ pub fn config(chapter: &str) -> Result<Config> {
     Ok(Config::parse(&text, file, Some(PASSWORD.into()))?)
 }
 
+/// [`config`] with some values changed: `(section, key, value)`.
+pub fn config_with(chapter: &str, overrides: &[(&str, &str, &str)]) -> Result<Config> {
+    let file = path("examples/pipeline.cfg");
+    let text =
+        std::fs::read_to_string(&file).map_err(|source| crate::error::ConfigError::Read {
+            path: file.clone(),
+            source,
+        })?;
+    let text = text.replace("s3-to-redshift-demo", &format!("book-{chapter}"));
+    let text = crate::config::with_overrides(&text, overrides);
+    Ok(Config::parse(&text, file, Some(PASSWORD.into()))?)
+}
+
+/// Puts `body` at `key` in the chapter's bucket (created if needed).
+pub async fn put(p: &Pipeline, key: &str, body: impl Into<Vec<u8>>) -> Result<()> {
+    let bucket = &p.cfg.s3.source.bucket;
+    let s3 = &p.clients.s3;
+    if s3.head_bucket().bucket(bucket).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| crate::Error::aws("S3", "CreateBucket", bucket, e))?;
+    }
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into().into())
+        .send()
+        .await
+        .map_err(|e| crate::Error::aws("S3", "PutObject", key, e))?;
+    Ok(())
+}
+
 /// Creates the chapter's bucket (if needed) and uploads `examples/data/sales.csv`
 /// to the configured source key, as a reader would with `aws s3 cp`.
 pub async fn upload_sample(p: &Pipeline) -> Result<()> {
@@ -72,7 +106,7 @@ pub async fn ready(chapter: &str) -> Result<Pipeline> {
 }
 
 /// Replaces what changes from run to run by a fixed placeholder: statement
-/// ids (UUIDs) become `<statement-id>`, and the 12-character id in a
+/// ids (UUIDs) become `<statement-id>`, times of loads `<time> UTC`, and the 12-character id in a
 /// cluster's endpoint (`name.abc123def456.us-east-1.redshift…`) `<id>`.
 pub fn normalize(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -101,6 +135,21 @@ pub fn normalize(text: &str) -> String {
         if is_uuid && (i == 0 || !hex(bytes[i - 1])) {
             out.push_str("<statement-id>");
             i = j;
+            continue;
+        }
+        // `YYYY-MM-DD HH:MM:SS UTC`: when a load ran (the ledger's time).
+        if i + 23 <= bytes.len()
+            && text.is_char_boundary(i + 23)
+            && text[i..i + 23].ends_with(" UTC")
+            && bytes[i..i + 19].iter().enumerate().all(|(k, &b)| match k {
+                4 | 7 => b == b'-',
+                10 => b == b' ',
+                13 | 16 => b == b':',
+                _ => b.is_ascii_digit(),
+            })
+        {
+            out.push_str("<time> UTC");
+            i += 23;
             continue;
         }
         // `.` + 12 hex digits + `.` before a region: an endpoint's id.

@@ -66,6 +66,10 @@ async fn the_cli_chapter_shows_what_the_cli_prints() {
 #[test]
 fn normalize_keeps_ordinary_text() {
     assert_eq!(normalize("10 rows loaded"), "10 rows loaded");
+    assert_eq!(
+        normalize("appended at 2026-11-24 20:06:22 UTC; 2024-01-03"),
+        "appended at <time> UTC; 2024-01-03"
+    );
 }
 
 fn chapters() -> Vec<(String, String)> {

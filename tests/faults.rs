@@ -95,6 +95,16 @@ fn assert_ok(out: &Output) {
     );
 }
 
+/// What the CLI printed, with the test's names replaced by the demo's, for
+/// the book to show.
+fn as_in_the_book(rig: &Rig, stderr: &str) -> String {
+    stderr
+        .replace(&rig.names.cluster, "s3-to-redshift-demo")
+        .replace(rig.cfg.to_str().unwrap(), "pipeline.cfg")
+        .trim()
+        .to_string()
+}
+
 fn signal(child: &Child, sig: &str) {
     let pid = child.id().expect("running").to_string();
     let ok = std::process::Command::new("kill")
@@ -231,6 +241,7 @@ async fn persistent_faults_name_the_service_operation_and_resource() {
     assert!(stderr.contains("Redshift DescribeClusters"), "{stderr}");
     assert!(stderr.contains(&rig.names.cluster), "{stderr}");
     assert!(stderr.contains("ServiceUnavailable"), "{stderr}");
+    s3_to_redshift::tutorial::record("reliability-fault", &as_in_the_book(&rig, &stderr));
     // Two attempts, as configured.
     assert_eq!(rig.proxy.injected(Fault::Status(503)), 2);
 
@@ -290,6 +301,7 @@ async fn sigint_while_waiting_for_the_cluster_then_up_again_converges() {
         "{stderr}"
     );
     assert!(stderr.contains(" up\n"), "{stderr}");
+    s3_to_redshift::tutorial::record("reliability-interrupt", &as_in_the_book(&rig, &stderr));
 
     rig.proxy.clear();
     let again = rig.run(&["up"]).await;
