@@ -373,6 +373,19 @@ async fn connect(
     Pipeline::connect(cfg).await
 }
 
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// `<cluster>-final-<unix seconds>`: unique per run, and a valid snapshot
 /// identifier whenever the cluster's is (letters, digits, hyphens; the
 /// suffix keeps it under 255 characters and not ending in a hyphen).
@@ -472,14 +485,24 @@ async fn interrupted(
         _ => "Nothing was changed.",
     };
     eprintln!("{state}");
-    let again = if command == "stage" {
-        "stage FILE"
-    } else {
-        command
-    };
+    // The command as it was given (its options too: `load --mode upsert`),
+    // with the config named by its path.
+    let mut again = vec![format!(
+        "--config {}",
+        shell_word(&config.display().to_string())
+    )];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--config" || a == "-c" {
+            args.next();
+        } else if !a.starts_with("--config=") {
+            again.push(shell_word(&a));
+        }
+    }
+    let _ = command;
     eprintln!(
-        "To resume, run the same command again; finished steps are found and reused:\n  s3-to-redshift --config {} {again}",
-        config.display()
+        "To resume, run the same command again; finished steps are found and reused:\n  s3-to-redshift {}",
+        again.join(" ")
     );
     ExitCode::from(code)
 }
