@@ -334,21 +334,34 @@ pub async fn infer_from_source(cfg: &Config, s3: &aws_sdk_s3::Client) -> Result<
             "columns can be inferred from CSV objects only (not JSON or a manifest); list them in [COLUMNS]".into(),
         ));
     }
-    let summary = crate::load::inspect_source(s3, uri, false).await?;
-    let _ = summary;
-    let listed = s3
+    // One listing call: only the first object is sampled.
+    let listed = match s3
         .list_objects_v2()
         .bucket(&uri.bucket)
         .prefix(&uri.key)
         .max_keys(1)
         .send()
         .await
-        .map_err(|e| Error::aws("S3", "ListObjectsV2", uri.to_string(), e))?;
+    {
+        Ok(l) => l,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => {
+            return Err(source_err(format!(
+                "bucket `{}` does not exist; check [S3] SOURCE",
+                uri.bucket
+            )));
+        }
+        Err(e) => return Err(Error::aws("S3", "ListObjectsV2", uri.to_string(), e)),
+    };
     let key = listed
         .contents()
         .first()
         .and_then(|o| o.key())
-        .ok_or_else(|| source_err("no object to sample".into()))?
+        .ok_or_else(|| {
+            source_err(
+                "no object has this key or starts with it: nothing to infer the columns from"
+                    .into(),
+            )
+        })?
         .to_string();
     let got = s3
         .get_object()

@@ -145,7 +145,13 @@ pub fn split_points(
     let mut data_start = 0u64;
     let mut cuts = Vec::new();
     let body_len = |start: u64| len.saturating_sub(start);
-    let mut next_cut = u64::MAX;
+    // Without a header the first cut is known at once; with one, once the
+    // header has been read.
+    let mut next_cut = if header_lines == 0 {
+        (len / u64::from(parts.max(1))).max(1)
+    } else {
+        u64::MAX
+    };
     loop {
         let n = reader.read(&mut buf)?;
         if n == 0 {
@@ -174,10 +180,6 @@ pub fn split_points(
             }
         }
         pos += n as u64;
-        if header_lines == 0 && next_cut == u64::MAX {
-            let step = body_len(0) / u64::from(parts.max(1));
-            next_cut = step.max(1);
-        }
     }
     let mut bounds = vec![data_start];
     bounds.extend(cuts);
@@ -480,6 +482,7 @@ mod tests {
         let (header, pieces) = parts_of(data, 2, 0);
         assert!(header.is_empty());
         assert_eq!(pieces.concat(), data);
+        assert_eq!(pieces, ["1,a\n2,b\n", "3,c"], "cut near the middle");
     }
 
     #[test]
