@@ -145,16 +145,10 @@ pub fn copy_sql(
     role_arn: &str,
 ) -> Result<String, String> {
     let load = &cfg.load;
-    let cols: Vec<String> = cfg
-        .table
-        .columns
-        .iter()
-        .map(|c| c.name.to_string())
-        .collect();
     let region = cfg.s3.region.as_deref().unwrap_or(region);
     let mut sql = format!(
         "COPY {into} ({})\nFROM {}\nIAM_ROLE {}\nREGION {}\n",
-        cols.join(", "),
+        column_list(cfg),
         quote_literal(&cfg.s3.source.to_string())?,
         quote_literal(role_arn)?,
         quote_literal(region)?,
@@ -204,6 +198,18 @@ pub fn copy_sql(
     Ok(sql)
 }
 
+/// The table's columns, quoted and comma-separated, in the file's order: the
+/// list COPY and the swap's INSERT … SELECT both name.
+fn column_list(cfg: &Config) -> String {
+    let cols: Vec<String> = cfg
+        .table
+        .columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    cols.join(", ")
+}
+
 /// `SELECT COUNT(*)` of the table.
 pub fn count_sql(table: &TableName) -> String {
     format!("SELECT COUNT(*) FROM {table}")
@@ -238,13 +244,7 @@ pub struct LedgerEntry {
 pub fn swap_sql(cfg: &Config, entry: &LedgerEntry) -> Result<Vec<String>, String> {
     let table = &cfg.table.name;
     let stage = staging_table(table);
-    let cols: Vec<String> = cfg
-        .table
-        .columns
-        .iter()
-        .map(|c| c.name.to_string())
-        .collect();
-    let cols = cols.join(", ");
+    let cols = column_list(cfg);
     let mut out = Vec::new();
     match cfg.load.mode {
         LoadMode::Replace => out.push(format!("DELETE FROM {table}")),

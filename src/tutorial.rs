@@ -62,38 +62,16 @@ pub async fn put(p: &Pipeline, key: &str, body: impl Into<Vec<u8>>) -> Result<()
         .body(body.into().into())
         .send()
         .await
-        .map_err(|e| crate::Error::aws("S3", "PutObject", key, e))?;
+        .map_err(|e| crate::Error::aws("S3", "PutObject", format!("s3://{bucket}/{key}"), e))?;
     Ok(())
 }
 
 /// Creates the chapter's bucket (if needed) and uploads `examples/data/sales.csv`
 /// to the configured source key, as a reader would with `aws s3 cp`.
 pub async fn upload_sample(p: &Pipeline) -> Result<()> {
-    let source = &p.cfg.s3.source;
-    let s3 = &p.clients.s3;
-    if s3
-        .head_bucket()
-        .bucket(&source.bucket)
-        .send()
-        .await
-        .is_err()
-    {
-        s3.create_bucket()
-            .bucket(&source.bucket)
-            .send()
-            .await
-            .map_err(|e| crate::Error::aws("S3", "CreateBucket", &source.bucket, e))?;
-    }
     let body =
         std::fs::read(path("examples/data/sales.csv")).expect("the sample CSV ships with the repo");
-    s3.put_object()
-        .bucket(&source.bucket)
-        .key(&source.key)
-        .body(body.into())
-        .send()
-        .await
-        .map_err(|e| crate::Error::aws("S3", "PutObject", source.to_string(), e))?;
-    Ok(())
+    put(p, &p.cfg.s3.source.key, body).await
 }
 
 /// A pipeline for `chapter` with the sample uploaded and `up` done: where the

@@ -5,28 +5,9 @@ mod common;
 
 use std::io::Write;
 
-use common::{Names, PASSWORD, config_text, pipeline, require_sandbox};
+use common::{Names, PASSWORD, config_text, pipeline, put, require_sandbox};
 use s3_to_redshift::Pipeline;
 use s3_to_redshift::report::Quiet;
-
-async fn put(p: &Pipeline, names: &Names, key: &str, body: Vec<u8>) {
-    let _ = p
-        .clients
-        .s3
-        .create_bucket()
-        .bucket(&names.bucket)
-        .send()
-        .await;
-    p.clients
-        .s3
-        .put_object()
-        .bucket(&names.bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .unwrap();
-}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

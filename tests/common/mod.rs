@@ -163,6 +163,11 @@ pub fn require_sandbox() {
 
 /// Puts `body` at the config's source key, creating the bucket if needed.
 pub async fn upload(p: &Pipeline, names: &Names, body: &[u8]) {
+    put(p, names, "sales/sales.csv", body.to_vec()).await;
+}
+
+/// Puts `body` at `key` in the test's bucket, creating the bucket if needed.
+pub async fn put(p: &Pipeline, names: &Names, key: &str, body: Vec<u8>) {
     // Already there from an earlier upload: fine.
     let _ = p
         .clients
@@ -175,8 +180,8 @@ pub async fn upload(p: &Pipeline, names: &Names, body: &[u8]) {
         .s3
         .put_object()
         .bucket(&names.bucket)
-        .key("sales/sales.csv")
-        .body(body.to_vec().into())
+        .key(key)
+        .body(body.into())
         .send()
         .await
         .expect("upload");
