@@ -18,7 +18,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use aws_sdk_redshift::Client;
-use aws_sdk_redshift::types::Tag;
 
 use crate::config::{ClusterSettings, ClusterType};
 use crate::error::{Error, Result};
@@ -54,7 +53,7 @@ impl ClusterState {
 }
 
 /// Statuses a cluster does not leave by itself, with what to do about each.
-fn stuck_hint(status: &str) -> Option<&'static str> {
+pub fn stuck_hint(status: &str) -> Option<&'static str> {
     match status {
         "deleting" | "final-snapshot" => {
             Some("it is being deleted; wait for that to finish, then run `up` again")
@@ -71,8 +70,10 @@ fn stuck_hint(status: &str) -> Option<&'static str> {
     }
 }
 
+// ANCHOR: describe_cluster
 /// Looks the cluster up. `Ok(None)` only for `ClusterNotFound`.
-pub async fn inspect(redshift: &Client, identifier: &str) -> Result<Option<ClusterState>> {
+pub async fn describe_cluster(
+    redshift: &aws_sdk_redshift::Client, identifier: &str) -> Result<Option<ClusterState>> {
     let out = match redshift
         .describe_clusters()
         .cluster_identifier(identifier)
@@ -115,6 +116,7 @@ pub async fn inspect(redshift: &Client, identifier: &str) -> Result<Option<Clust
             .collect(),
     }))
 }
+// ANCHOR_END: describe_cluster
 
 /// What `up` will do with the cluster. Shared by `plan` and `up`.
 pub fn plan(
@@ -169,8 +171,13 @@ pub fn plan(
     Ok(StepReport::new("cluster", id, action).with_detail(notes.join("; ")))
 }
 
+// ANCHOR: create_cluster
 /// Creates the cluster with the role attached and this tool's tag.
-pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &str) -> Result<()> {
+pub async fn create_cluster(
+    redshift: &aws_sdk_redshift::Client,
+    settings: &ClusterSettings,
+    role_arn: &str,
+) -> Result<()> {
     let password = settings
         .db_password
         .as_ref()
@@ -190,7 +197,7 @@ pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &st
             .encrypted(true)
             .iam_roles(role_arn)
             .tags(
-                Tag::builder()
+                aws_sdk_redshift::types::Tag::builder()
                     .key(MANAGED_BY_KEY)
                     .value(MANAGED_BY_VALUE)
                     .build(),
@@ -211,7 +218,7 @@ pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &st
             if e.as_service_error()
                 .is_some_and(|se| se.is_cluster_already_exists_fault()) =>
         {
-            match inspect(redshift, &settings.identifier).await? {
+            match describe_cluster(redshift, &settings.identifier).await? {
                 Some(c) if c.managed => {
                     tracing::info!(
                         "cluster {} exists with our tag: an earlier attempt whose reply was lost created it",
@@ -235,6 +242,7 @@ pub async fn create(redshift: &Client, settings: &ClusterSettings, role_arn: &st
         )),
     }
 }
+// ANCHOR_END: create_cluster
 
 /// How long a new IAM role is given to become visible to Redshift.
 const ROLE_PROPAGATION: Duration = Duration::from_secs(90);
@@ -246,7 +254,7 @@ const ROLE_PROPAGATION: Duration = Duration::from_secs(90);
 /// be visible to Redshift, which then rejects it as invalid. Waiting a fixed
 /// time would slow every run; not waiting fails the first run after a create.
 /// Any other error is returned at once.
-async fn retry_while_role_propagates<T, E, R, F, Fut>(
+pub async fn retry_while_role_propagates<T, E, R, F, Fut>(
     mut call: F,
 ) -> std::result::Result<T, aws_sdk_redshift::error::SdkError<E, R>>
 where
@@ -300,19 +308,20 @@ pub async fn attach_role(redshift: &Client, identifier: &str, role_arn: &str) ->
     Ok(())
 }
 
+// ANCHOR: wait_available
 /// Waits until the cluster is `available` and, if given, `role_arn` is
 /// `in-sync` on it; errors on a stuck state or after `settings.wait_timeout`.
 pub async fn wait_available(
-    redshift: &Client,
+    redshift: &aws_sdk_redshift::Client,
     settings: &ClusterSettings,
     role_arn: Option<&str>,
     observer: &dyn Observer,
 ) -> Result<ClusterState> {
     let id = &settings.identifier;
     let what = format!("cluster `{id}` to become available");
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let result = loop {
-        let state = inspect(redshift, id).await?;
+        let state = describe_cluster(redshift, id).await?;
         let last = match &state {
             None => "not found".to_string(),
             Some(s) => match role_arn.map(|arn| s.role_status(arn)) {
@@ -350,11 +359,13 @@ pub async fn wait_available(
     observer.wait_over();
     result
 }
+// ANCHOR_END: wait_available
 
+// ANCHOR: delete_cluster
 /// Deletes the cluster (only if this tool created it, unless `force`) and
 /// waits until it is gone. `final_snapshot` names a snapshot to take first.
-pub async fn delete(
-    redshift: &Client,
+pub async fn delete_cluster(
+    redshift: &aws_sdk_redshift::Client,
     settings: &ClusterSettings,
     state: &ClusterState,
     force: bool,
@@ -379,6 +390,7 @@ pub async fn delete(
     }
     wait_deleted(redshift, settings, observer).await
 }
+// ANCHOR_END: delete_cluster
 
 /// Waits until the cluster no longer exists, within `settings.wait_timeout`.
 pub async fn wait_deleted(
@@ -390,7 +402,7 @@ pub async fn wait_deleted(
     let what = format!("cluster `{id}` to be deleted");
     let start = Instant::now();
     let result = loop {
-        let Some(s) = inspect(redshift, id).await? else {
+        let Some(s) = describe_cluster(redshift, id).await? else {
             break Ok(());
         };
         if start.elapsed() + settings.poll_interval > settings.wait_timeout {

@@ -126,7 +126,8 @@ pub struct PolicyState {
     pub attached: bool,
 }
 
-fn managed_tag() -> Tag {
+/// The tag everything this tool creates carries: `managed-by=s3-to-redshift`.
+pub fn managed_tag() -> Tag {
     Tag::builder()
         .key(MANAGED_BY_KEY)
         .value(MANAGED_BY_VALUE)
@@ -134,13 +135,14 @@ fn managed_tag() -> Tag {
         .expect("key and value are set")
 }
 
-fn is_managed(tags: &[Tag]) -> bool {
+/// Whether `tags` hold this tool's tag.
+pub fn is_managed(tags: &[Tag]) -> bool {
     tags.iter()
         .any(|t| t.key() == MANAGED_BY_KEY && t.value() == MANAGED_BY_VALUE)
 }
 
 /// IAM returns policy documents URL-encoded; this gives back the JSON.
-fn decode_document(raw: &str) -> Option<Value> {
+pub fn decode_document(raw: &str) -> Option<Value> {
     let text = percent_decode_str(raw).decode_utf8().ok()?;
     serde_json::from_str(&text).ok()
 }
@@ -150,9 +152,10 @@ pub fn policy_arn(partition: &str, account: &str, name: &str) -> String {
     format!("arn:{partition}:iam::{account}:policy/{name}")
 }
 
+// ANCHOR: inspect_role
 /// Looks the role up. `Ok(None)` only for "no such role"; any other failure
 /// (no permission, throttling beyond retries) is an error, never "absent".
-pub async fn inspect_role(iam: &Client, name: &str) -> Result<Option<RoleState>> {
+pub async fn inspect_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<RoleState>> {
     let out = match iam.get_role().role_name(name).send().await {
         Ok(out) => out,
         Err(e)
@@ -190,6 +193,7 @@ pub async fn inspect_role(iam: &Client, name: &str) -> Result<Option<RoleState>>
         trusts_redshift,
     }))
 }
+// ANCHOR_END: inspect_role
 
 /// Looks the policy up, and whether it is attached to `role`.
 pub async fn inspect_policy(
@@ -366,6 +370,7 @@ pub async fn apply_role(
     }
 }
 
+// ANCHOR: create_role
 /// Creates the role with the trust policy and this tool's tag.
 ///
 /// If IAM answers that the role already exists and it carries this tool's
@@ -373,7 +378,7 @@ pub async fn apply_role(
 /// was lost (a dropped connection, a truncated body), and the first attempt
 /// may well have created the role; failing then would make a transient
 /// network fault look like a conflict.
-pub async fn create_role(iam: &Client, name: &str) -> Result<String> {
+pub async fn create_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<String> {
     let sent = iam
         .create_role()
         .role_name(name)
@@ -408,6 +413,7 @@ pub async fn create_role(iam: &Client, name: &str) -> Result<String> {
         message: "the reply held no role".into(),
     })
 }
+// ANCHOR_END: create_role
 
 /// Deletes a role: IAM refuses while policies are attached or inline, or while
 /// it sits in an instance profile, so those go first (all pages of each).
@@ -493,24 +499,37 @@ pub async fn apply_policy(
         _ => {}
     }
     if !is_attached(iam, &settings.role_name, arn).await? {
-        iam.attach_role_policy()
-            .role_name(&settings.role_name)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| Error::aws("IAM", "AttachRolePolicy", &settings.role_name, e))?;
+        attach_policy(iam, &settings.role_name, arn).await?;
     }
     Ok(())
 }
 
+// ANCHOR: attach_policy
+/// Attaches the policy `arn` to the role `role`.
+///
+/// Attaching a policy that is already attached succeeds, so running this
+/// again is safe. The attachment is what lets the role read the data: a
+/// policy that exists but is attached to nothing grants nothing.
+pub async fn attach_policy(iam: &aws_sdk_iam::Client, role: &str, arn: &str) -> Result<()> {
+    iam.attach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| Error::aws("IAM", "AttachRolePolicy", role, e))?;
+    Ok(())
+}
+// ANCHOR_END: attach_policy
+
+// ANCHOR: create_policy
 /// Creates the policy; like [`create_role`], an "already exists" for a policy
 /// with our tag and the same document is a retried request that had
 /// succeeded, not a conflict.
-async fn create_policy(
-    iam: &Client,
+pub async fn create_policy(
+    iam: &aws_sdk_iam::Client,
     name: &str,
     arn: &str,
-    document: &Value,
+    document: &serde_json::Value,
     role: &str,
 ) -> Result<()> {
     let sent = iam
@@ -540,6 +559,7 @@ async fn create_policy(
         Err(e) => Err(Error::aws("IAM", "CreatePolicy", name, e)),
     }
 }
+// ANCHOR_END: create_policy
 
 /// Writes `document` as the new default version. IAM keeps at most five
 /// versions, so the oldest non-default one goes first when the list is full.

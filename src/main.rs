@@ -262,7 +262,7 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
             // the command line did not already decide.
             if !yes && final_snapshot.is_none() && std::io::stdin().is_terminal() {
                 let id = &pipeline.cfg.cluster.identifier;
-                if cluster::inspect(&pipeline.clients.redshift, id).await?.is_some()
+                if cluster::describe_cluster(&pipeline.clients.redshift, id).await?.is_some()
                     && confirm(&format!(
                         "Take a final snapshot of cluster `{id}` first (kept, and billed as backup storage, until you delete it)?"
                     ))

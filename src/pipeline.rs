@@ -157,7 +157,7 @@ impl Pipeline {
                 serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?,
             ),
             None => (
-                cluster::inspect(&self.clients.redshift, &self.cfg.cluster.identifier).await?,
+                cluster::describe_cluster(&self.clients.redshift, &self.cfg.cluster.identifier).await?,
                 None,
             ),
         };
@@ -409,8 +409,8 @@ impl Pipeline {
         ));
         match (&planned[2].action, &found.cluster) {
             (Action::Replace, Some(state)) => {
-                cluster::delete(redshift, settings, state, force, None, observer).await?;
-                cluster::create(redshift, settings, &role_arn).await?;
+                cluster::delete_cluster(redshift, settings, state, force, None, observer).await?;
+                cluster::create_cluster(redshift, settings, &role_arn).await?;
             }
             (Action::Reuse, Some(state)) => {
                 if state.role_status(&role_arn).is_none() {
@@ -422,7 +422,7 @@ impl Pipeline {
                     cluster::attach_role(redshift, &settings.identifier, &role_arn).await?;
                 }
             }
-            _ => cluster::create(redshift, settings, &role_arn).await?,
+            _ => cluster::create_cluster(redshift, settings, &role_arn).await?,
         }
         self.activity.step(format!(
             "waiting for cluster `{}` to become available",
@@ -529,7 +529,7 @@ impl Pipeline {
     /// The cluster exists, is available and has the role.
     async fn check_cluster_ready(&self, role_arn: &str, observer: &dyn Observer) -> Result<()> {
         let settings = &self.cfg.cluster;
-        if cluster::inspect(&self.clients.redshift, &settings.identifier)
+        if cluster::describe_cluster(&self.clients.redshift, &settings.identifier)
             .await?
             .is_none()
         {
@@ -691,7 +691,7 @@ impl Pipeline {
                 ),
             });
         } else {
-            match cluster::inspect(&self.clients.redshift, id).await? {
+            match cluster::describe_cluster(&self.clients.redshift, id).await? {
                 None => steps.push(StepReport::new("cluster", id, Action::Absent)),
                 Some(c) if !c.managed && !opts.force => {
                     return Err(not_ours("delete", "cluster", id));
@@ -757,11 +757,11 @@ impl Pipeline {
                 observer.step(&planned[0]);
             }
             done.push(planned[0].clone());
-        } else if let Some(state) = cluster::inspect(&self.clients.redshift, id).await? {
+        } else if let Some(state) = cluster::describe_cluster(&self.clients.redshift, id).await? {
             self.activity.step(format!(
                 "deleting cluster `{id}` and waiting until it is gone"
             ));
-            cluster::delete(
+            cluster::delete_cluster(
                 &self.clients.redshift,
                 &self.cfg.cluster,
                 &state,

@@ -4,6 +4,12 @@
 //! the local stack. The blocks run in parallel, so each chapter works on its
 //! own copy of the demo resources: [`config`] renames them after the chapter.
 //! Readers never need this module; the book hides the lines that call it.
+//!
+//! One part of it is for readers: [`destination`], the check that the book's
+//! code and the notebook run against the local stack unless the reader opted
+//! in to a real account with [`ON_AWS`]. Every doctest passes through it
+//! ([`config`] calls it) and so does the notebook's first cell, before any
+//! request is built.
 
 use std::path::PathBuf;
 
@@ -14,6 +20,128 @@ use crate::error::Result;
 /// The password the book's clusters are created with (a local stand-in only).
 pub const PASSWORD: &str = "Book-Passw0rd";
 
+/// Set this environment variable to `1` to let the book's code and the
+/// notebook create real, billed resources in the AWS account your
+/// credentials name. Without it they refuse to run unless every service
+/// they use is reached on this machine (the local stack).
+pub const ON_AWS: &str = "S3_TO_REDSHIFT_TUTORIAL_ON_AWS";
+
+/// The services the tutorial calls, with the environment variables that
+/// point each at an endpoint (the SDK's standard ones).
+const SERVICES: [(&str, &str); 5] = [
+    ("IAM", "AWS_ENDPOINT_URL_IAM"),
+    ("S3", "AWS_ENDPOINT_URL_S3"),
+    ("STS", "AWS_ENDPOINT_URL_STS"),
+    ("Redshift", "AWS_ENDPOINT_URL_REDSHIFT"),
+    ("Redshift Data API", "AWS_ENDPOINT_URL_REDSHIFT_DATA"),
+];
+
+/// Where the tutorial's requests go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// Every service on loopback: `(service, endpoint)`.
+    Local(Vec<(&'static str, String)>),
+    /// A real AWS account, which the reader opted in to with [`ON_AWS`].
+    Aws,
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Local(endpoints) => {
+                write!(f, "the local stack (")?;
+                let mut first = true;
+                // Services sharing an endpoint are named together.
+                let mut seen: Vec<&str> = Vec::new();
+                for (_, url) in endpoints {
+                    if seen.contains(&url.as_str()) {
+                        continue;
+                    }
+                    seen.push(url);
+                    let names: Vec<&str> = endpoints
+                        .iter()
+                        .filter(|(_, u)| u == url)
+                        .map(|(s, _)| *s)
+                        .collect();
+                    if !first {
+                        write!(f, "; ")?;
+                    }
+                    first = false;
+                    write!(f, "{} at {url}", names.join(", "))?;
+                }
+                write!(f, "): nothing reaches AWS")
+            }
+            Destination::Aws => write!(
+                f,
+                "a REAL AWS account ({ON_AWS} is set): resources are created and billed"
+            ),
+        }
+    }
+}
+
+/// Whether `url`'s host is this machine.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+/// Where the tutorial would send its requests, from the environment as
+/// `env` reads it; an error, before anything is sent, if that is a real
+/// account the reader did not opt in to.
+///
+/// ```
+/// use s3_to_redshift::tutorial::{destination_from, Destination};
+/// let env = |k: &str| (k == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:5000".to_string());
+/// assert!(matches!(destination_from(env), Ok(Destination::Local(_))));
+/// let none = |_: &str| None;
+/// assert!(destination_from(none).unwrap_err().to_string().contains("S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1"));
+/// ```
+pub fn destination_from(env: impl Fn(&str) -> Option<String>) -> Result<Destination> {
+    let ignored = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v == "true");
+    let global = env("AWS_ENDPOINT_URL");
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for (service, var) in SERVICES {
+        match env(var).or_else(|| global.clone()) {
+            Some(url) if !ignored && is_loopback(&url) => local.push((service, url)),
+            _ => remote.push(service),
+        }
+    }
+    if remote.is_empty() {
+        return Ok(Destination::Local(local));
+    }
+    if env(ON_AWS).is_some_and(|v| v == "1") {
+        return Ok(Destination::Aws);
+    }
+    Err(crate::Error::Refused {
+        action: "send",
+        kind: "the tutorial's requests to",
+        name: "AWS".into(),
+        reason: format!(
+            "{} would reach a real AWS account (no local endpoint in AWS_ENDPOINT_URL{}). \
+             Start the local stack first: eval \"$(scripts/sandbox.sh start)\". To create \
+             real, billed resources in your account instead, set {ON_AWS}=1 (see the book's \
+             \"On AWS\" page)",
+            remote.join(", "),
+            if ignored {
+                ", which AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns off"
+            } else {
+                ""
+            }
+        ),
+    })
+}
+
+/// [`destination_from`] the process's environment.
+pub fn destination() -> Result<Destination> {
+    destination_from(|k| std::env::var(k).ok())
+}
+
 /// A path relative to the repository root, wherever the test runs from.
 pub fn path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -21,7 +149,11 @@ pub fn path(relative: &str) -> PathBuf {
 
 /// `examples/pipeline.cfg` with every `s3-to-redshift-demo` name replaced by
 /// `book-<chapter>`, so that chapters do not share resources.
+///
+/// Refuses (see [`destination`]) unless the requests the chapter goes on to
+/// send would reach the local stack, or the reader opted in to AWS.
 pub fn config(chapter: &str) -> Result<Config> {
+    destination()?;
     let file = path("examples/pipeline.cfg");
     let text =
         std::fs::read_to_string(&file).map_err(|source| crate::error::ConfigError::Read {
@@ -34,6 +166,7 @@ pub fn config(chapter: &str) -> Result<Config> {
 
 /// [`config`] with some values changed: `(section, key, value)`.
 pub fn config_with(chapter: &str, overrides: &[(&str, &str, &str)]) -> Result<Config> {
+    destination()?;
     let file = path("examples/pipeline.cfg");
     let text =
         std::fs::read_to_string(&file).map_err(|source| crate::error::ConfigError::Read {
@@ -81,6 +214,15 @@ pub async fn ready(chapter: &str) -> Result<Pipeline> {
     upload_sample(&p).await?;
     p.up(false, &crate::report::Quiet).await?;
     Ok(p)
+}
+
+/// The chapter's config and the SDK clients: what a step chapter's hidden
+/// lines start from, where the notebook carries `cfg` and `clients` over
+/// from its first cells.
+pub async fn start(chapter: &str) -> Result<(Config, crate::aws::Clients)> {
+    let cfg = config(chapter)?;
+    let clients = crate::aws::Clients::new(&cfg).await?;
+    Ok((cfg, clients))
 }
 
 /// Replaces what changes from run to run by a fixed placeholder: statement
@@ -178,17 +320,20 @@ pub fn record(key: &str, printed: &str) {
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs one notebook cell's async code to the end, on a runtime owned by
-/// this library.
+/// this library, and gives back what it produced, so that the next cells
+/// can use it (`let role_arn = block_on(async { … })`).
 ///
 /// Why not evcxr's own top-level `.await`? evcxr compiles every cell as a
 /// crate of its own, and a runtime started by one cell is not the one that
 /// code compiled for a later cell finds: the HTTP client's timers then panic
 /// with "there is no reactor running". A runtime created here, by the code
-/// the cell itself calls, is always the one its futures use. An error ends
-/// the cell with a panic that says so, which the notebook's runner reports.
-pub fn block_on<F>(cell: F)
+/// the cell itself calls, is always the one its futures use, and the SDK
+/// clients made in one cell keep working in the next. An error ends the
+/// cell with a panic that says so, which the notebook's runner reports; the
+/// variables of earlier cells are kept (`:preserve_vars_on_panic 1`).
+pub fn block_on<T, F>(cell: F) -> T
 where
-    F: std::future::Future<Output = std::result::Result<(), BoxError>>,
+    F: std::future::Future<Output = std::result::Result<T, BoxError>>,
 {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     let rt = RUNTIME.get_or_init(|| {
@@ -197,13 +342,95 @@ where
             .build()
             .expect("a tokio runtime")
     });
-    if let Err(e) = rt.block_on(cell) {
-        panic!("Error: {e}");
+    match rt.block_on(cell) {
+        Ok(value) => value,
+        Err(e) => panic!("Error: {e}"),
     }
+}
+
+/// The notebook's first step: says where the requests will go, refuses a
+/// real account the reader did not opt in to, and makes the paths in the
+/// cells (`examples/pipeline.cfg`) resolve from the repository's root,
+/// whichever folder the kernel started in. Safe to run again.
+///
+/// On the local stack, a stand-in cluster password is set for the session
+/// when none is (the emulator stores it and nothing else sees it); on AWS
+/// the reader must set `S3_TO_REDSHIFT_DB_PASSWORD` themselves.
+pub fn notebook_start() -> Result<Destination> {
+    let to = destination()?;
+    let root = path("");
+    if std::env::current_dir().ok().as_deref() != Some(root.as_path()) {
+        std::env::set_current_dir(&root).map_err(|source| crate::error::ConfigError::Read {
+            path: root.clone(),
+            source,
+        })?;
+    }
+    let password_set = std::env::var_os(crate::config::PASSWORD_ENV).is_some();
+    match (&to, password_set) {
+        (Destination::Local(_), false) => {
+            // SAFETY: the notebook's first cell runs before any thread of
+            // ours reads the environment; the runtime is single-threaded.
+            unsafe { std::env::set_var(crate::config::PASSWORD_ENV, PASSWORD) };
+        }
+        (Destination::Aws, false) => {
+            return Err(crate::error::Error::Refused {
+                action: "create",
+                kind: "a cluster",
+                name: "on AWS".into(),
+                reason: format!(
+                    "no admin password is set: export {}='…' (8-64 characters, upper and \
+                     lower case and a digit) before starting Jupyter",
+                    crate::config::PASSWORD_ENV
+                ),
+            });
+        }
+        _ => {}
+    }
+    Ok(to)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{Destination, destination_from};
+
+    #[test]
+    fn only_loopback_endpoints_count_as_local() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let local = destination_from(env(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_REDSHIFT_DATA", "http://localhost:5001/"),
+        ]))
+        .unwrap();
+        assert!(local.to_string().contains("Redshift Data API at http://localhost:5001/"));
+        assert!(local.to_string().starts_with("the local stack (IAM, S3, STS, Redshift at"));
+        assert!(matches!(
+            destination_from(env(&[("AWS_ENDPOINT_URL", "http://[::1]:5000")])),
+            Ok(Destination::Local(_))
+        ));
+        // One service left to the real endpoint is enough to refuse.
+        let err = destination_from(env(&[
+            ("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("STS, Redshift, Redshift Data API would reach a real AWS account"), "{err}");
+        assert!(err.contains("S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1"), "{err}");
+        // A host that merely starts with "localhost" is not loopback.
+        assert!(destination_from(env(&[("AWS_ENDPOINT_URL", "https://localhost.example.com")])).is_err());
+        assert!(destination_from(env(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ]))
+        .is_err());
+        assert_eq!(
+            destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "1")])).unwrap(),
+            Destination::Aws
+        );
+        assert!(destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "yes")])).is_err());
+    }
     #[test]
     fn run_specific_parts_are_normalised() {
         assert_eq!(

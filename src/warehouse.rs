@@ -18,13 +18,10 @@
 use std::fmt;
 use std::time::Duration;
 
-// tokio's clock, not std's: the same in production, and under a paused test
-// clock the deadlines below advance with the sleeps instead of never.
-use tokio::time::Instant;
 
 use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
-use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatementStatusString, StatusString};
+use aws_sdk_redshiftdata::types::Field;
 
 use crate::error::{Error, Result};
 use crate::report::Activity;
@@ -49,6 +46,23 @@ pub enum Target {
         /// The database.
         database: String,
     },
+}
+
+impl fmt::Display for Target {
+    /// `cluster <id>, database <db>` or `workgroup <name>, database <db>`, as
+    /// error messages name the target.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Cluster {
+                identifier,
+                database,
+                ..
+            } => write!(f, "cluster {identifier}, database {database}"),
+            Target::Workgroup { name, database } => {
+                write!(f, "workgroup {name}, database {database}")
+            }
+        }
+    }
 }
 
 /// How statements are waited on.
@@ -106,7 +120,8 @@ pub enum Value {
 }
 
 impl Value {
-    fn from_field(f: &Field) -> Self {
+    /// The value of one field of a Data API record.
+    pub fn from_field(f: &Field) -> Self {
         match f {
             Field::IsNull(true) => Value::Null,
             Field::LongValue(v) => Value::Long(*v),
@@ -269,16 +284,7 @@ impl Warehouse {
     }
 
     fn resource(&self) -> String {
-        match &self.target {
-            Target::Cluster {
-                identifier,
-                database,
-                ..
-            } => format!("cluster {identifier}, database {database}"),
-            Target::Workgroup { name, database } => {
-                format!("workgroup {name}, database {database}")
-            }
-        }
+        self.target.to_string()
     }
 
     /// Runs one statement and waits for it to finish.
@@ -289,26 +295,7 @@ impl Warehouse {
     /// Runs one statement with named parameters (`:name` in the SQL), which
     /// the service binds; values are sent as strings, never pasted into SQL.
     pub async fn execute_with(&self, sql: &str, params: &[(&str, &str)]) -> Result<Finished> {
-        let mut req = at_target!(self.client.execute_statement().sql(sql), &self.target);
-        for (name, value) in params {
-            let p = SqlParameter::builder()
-                .name(*name)
-                .value(*value)
-                .build()
-                .expect("name and value are set");
-            req = req.parameters(p);
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| Error::aws("Redshift Data API", "ExecuteStatement", self.resource(), e))?;
-        let id = out.id.ok_or_else(|| Error::Aws {
-            service: "Redshift Data API",
-            operation: "ExecuteStatement",
-            resource: self.resource(),
-            code: None,
-            message: "the reply held no statement id".into(),
-        })?;
+        let id = execute_statement(&self.client, &self.target, sql, params).await?;
         let done = self.wait(&id, sql).await?;
         Ok(Finished {
             id,
@@ -399,39 +386,7 @@ impl Warehouse {
 
     /// Fetches every page of a finished statement's result.
     pub async fn fetch(&self, id: &str) -> Result<ResultSet> {
-        let mut set = ResultSet::default();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .get_statement_result()
-                .id(id)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| Error::aws("Redshift Data API", "GetStatementResult", id, e))?;
-            if set.columns.is_empty() {
-                set.columns = out
-                    .column_metadata()
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.name().unwrap_or_default().to_string(),
-                            c.type_name().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect();
-            }
-            set.rows.extend(
-                out.records()
-                    .iter()
-                    .map(|r| r.iter().map(Value::from_field).collect()),
-            );
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(set),
-            }
-        }
+        get_statement_result(&self.client, id).await
     }
 
     /// Polls until the statement ends; cancels it past the deadline.
@@ -446,77 +401,184 @@ impl Warehouse {
     }
 
     async fn poll_until_done(&self, id: &str, sql: &str) -> Result<DescribeStatementOutput> {
-        let start = Instant::now();
-        let mut delay = self.polling.first;
-        loop {
-            let d = self
-                .client
-                .describe_statement()
-                .id(id)
-                .send()
-                .await
-                .map_err(|e| Error::aws("Redshift Data API", "DescribeStatement", id, e))?;
-            match d.status() {
-                Some(StatusString::Finished) => return Ok(d),
-                Some(StatusString::Failed) => {
-                    // In a batch, name the sub-statement that failed.
-                    let failed = d
-                        .sub_statements()
-                        .iter()
-                        .find(|s| s.status() == Some(&StatementStatusString::Failed));
-                    let (sub_id, sub_sql, message, query_id) = match failed {
-                        Some(s) => (
-                            s.id().to_string(),
-                            s.query_string().unwrap_or(sql).to_string(),
-                            s.error().or(d.error()).unwrap_or("no message").to_string(),
-                            s.redshift_query_id(),
-                        ),
-                        None => (
-                            id.to_string(),
-                            sql.to_string(),
-                            d.error().unwrap_or("no message").to_string(),
-                            d.redshift_query_id(),
-                        ),
-                    };
-                    return Err(Error::StatementFailed {
-                        id: sub_id,
-                        sql: brief(&sub_sql),
-                        message,
-                        query_id,
-                        load_errors: Default::default(),
-                    });
-                }
-                Some(StatusString::Aborted) => {
-                    return Err(Error::StatementAborted {
-                        id: id.to_string(),
-                        sql: brief(sql),
-                    });
-                }
-                _ => {}
-            }
-            if start.elapsed() + delay > self.polling.timeout {
-                // Cancel so an abandoned statement does not hold locks or
-                // keep loading behind the user's back.
-                if let Err(e) = self.client.cancel_statement().id(id).send().await {
-                    tracing::warn!(
-                        "could not cancel statement {id}: {}",
-                        aws_sdk_redshiftdata::error::DisplayErrorContext(&e)
-                    );
-                }
-                return Err(Error::Timeout {
-                    what: format!("SQL statement {id} ({})", brief(sql)),
-                    waited: start.elapsed(),
-                    last_state: d
-                        .status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    hint:
-                        "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer"
-                            .into(),
+        wait_for_statement(&self.client, id, sql, &self.polling).await
+    }
+}
+
+// ANCHOR: execute_statement
+/// Submits `sql` to the Data API and returns the statement's id.
+///
+/// The call returns as soon as the statement is *submitted*: it has not run
+/// yet, and may still fail. [`wait_for_statement`] learns how it ended.
+/// Values go in `params` (`:name` in the SQL); the service binds them, so no
+/// value can change what the statement means.
+pub async fn execute_statement(
+    data: &aws_sdk_redshiftdata::Client,
+    target: &Target,
+    sql: &str,
+    params: &[(&str, &str)],
+) -> Result<String> {
+    let req = data.execute_statement().sql(sql);
+    // A cluster is named with a database user, whose temporary credentials
+    // the Data API fetches itself: no password travels. A Serverless
+    // workgroup runs the SQL as the caller's IAM identity.
+    let mut req = match target {
+        Target::Cluster {
+            identifier,
+            database,
+            db_user,
+        } => req
+            .cluster_identifier(identifier)
+            .database(database)
+            .db_user(db_user),
+        Target::Workgroup { name, database } => req.workgroup_name(name).database(database),
+    };
+    for (name, value) in params {
+        let param = aws_sdk_redshiftdata::types::SqlParameter::builder()
+            .name(*name)
+            .value(*value)
+            .build()
+            .expect("name and value are set");
+        req = req.parameters(param);
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| Error::aws("Redshift Data API", "ExecuteStatement", target.to_string(), e))?;
+    out.id.ok_or_else(|| Error::Aws {
+        service: "Redshift Data API",
+        operation: "ExecuteStatement",
+        resource: target.to_string(),
+        code: None,
+        message: "the reply held no statement id".into(),
+    })
+}
+// ANCHOR_END: execute_statement
+
+// ANCHOR: wait_for_statement
+/// Polls `DescribeStatement` until statement `id` ends, with a delay that
+/// grows from `polling.first` to `polling.max`; FAILED and ABORTED become
+/// errors carrying Redshift's message, and a statement still running after
+/// `polling.timeout` is cancelled.
+///
+/// Why our own loop: the SDK has waiters for clusters, none for statements.
+pub async fn wait_for_statement(
+    data: &aws_sdk_redshiftdata::Client,
+    id: &str,
+    sql: &str,
+    polling: &Polling,
+) -> Result<aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput> {
+    // tokio's clock, not std's: the same in production, and under a paused
+    // test clock the deadline advances with the sleeps instead of never.
+    let start = tokio::time::Instant::now();
+    let mut delay = polling.first;
+    loop {
+        let d = data
+            .describe_statement()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| Error::aws("Redshift Data API", "DescribeStatement", id, e))?;
+        match d.status() {
+            Some(aws_sdk_redshiftdata::types::StatusString::Finished) => return Ok(d),
+            Some(aws_sdk_redshiftdata::types::StatusString::Failed) => {
+                // In a batch, name the sub-statement that failed.
+                let failed = d
+                    .sub_statements()
+                    .iter()
+                    .find(|s| s.status() == Some(&aws_sdk_redshiftdata::types::StatementStatusString::Failed));
+                let (sub_id, sub_sql, message, query_id) = match failed {
+                    Some(s) => (
+                        s.id().to_string(),
+                        s.query_string().unwrap_or(sql).to_string(),
+                        s.error().or(d.error()).unwrap_or("no message").to_string(),
+                        s.redshift_query_id(),
+                    ),
+                    None => (
+                        id.to_string(),
+                        sql.to_string(),
+                        d.error().unwrap_or("no message").to_string(),
+                        d.redshift_query_id(),
+                    ),
+                };
+                return Err(Error::StatementFailed {
+                    id: sub_id,
+                    sql: brief(&sub_sql),
+                    message,
+                    query_id,
+                    load_errors: Default::default(),
                 });
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 3 / 2).min(self.polling.max);
+            Some(aws_sdk_redshiftdata::types::StatusString::Aborted) => {
+                return Err(Error::StatementAborted {
+                    id: id.to_string(),
+                    sql: brief(sql),
+                });
+            }
+            _ => {}
+        }
+        if start.elapsed() + delay > polling.timeout {
+            // Cancel so an abandoned statement does not hold locks or
+            // keep loading behind the user's back.
+            if let Err(e) = data.cancel_statement().id(id).send().await {
+                tracing::warn!(
+                    "could not cancel statement {id}: {}",
+                    aws_sdk_redshiftdata::error::DisplayErrorContext(&e)
+                );
+            }
+            return Err(Error::Timeout {
+                what: format!("SQL statement {id} ({})", brief(sql)),
+                waited: start.elapsed(),
+                last_state: d
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                hint:
+                    "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer"
+                        .into(),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(polling.max);
+    }
+}
+// ANCHOR_END: wait_for_statement
+
+// ANCHOR: get_statement_result
+/// Fetches every page of finished statement `id`'s result, each value typed
+/// as the Data API sends it.
+pub async fn get_statement_result(
+    data: &aws_sdk_redshiftdata::Client,
+    id: &str,
+) -> Result<ResultSet> {
+    let mut set = ResultSet::default();
+    let mut token: Option<String> = None;
+    loop {
+        let out = data
+            .get_statement_result()
+            .id(id)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| Error::aws("Redshift Data API", "GetStatementResult", id, e))?;
+        if set.columns.is_empty() {
+            set.columns = out
+                .column_metadata()
+                .iter()
+                .map(|c| {
+                    let name = c.name().unwrap_or_default().to_string();
+                    (name, c.type_name().unwrap_or_default().to_string())
+                })
+                .collect();
+        }
+        let rows = out.records().iter();
+        set.rows
+            .extend(rows.map(|r| r.iter().map(Value::from_field).collect()));
+        // The last page has no token (the sandbox and some SDKs send "").
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(set),
         }
     }
 }
+// ANCHOR_END: get_statement_result

@@ -163,7 +163,7 @@ async fn a_new_role_not_yet_visible_is_retried() {
         .times(2)
         .output(|| CreateClusterOutput::builder().build())
         .build();
-    cluster::create(&client(&[&create]), &settings(), ROLE)
+    cluster::create_cluster(&client(&[&create]), &settings(), ROLE)
         .await
         .expect("created after retries");
     assert_eq!(create.num_calls(), 3);
@@ -180,7 +180,7 @@ async fn other_create_errors_are_not_retried() {
             )
         })
         .build();
-    let err = cluster::create(&client(&[&create]), &settings(), ROLE)
+    let err = cluster::create_cluster(&client(&[&create]), &settings(), ROLE)
         .await
         .unwrap_err();
     assert_eq!(create.num_calls(), 1);
@@ -201,7 +201,7 @@ async fn multi_node_clusters_send_their_node_count() {
             r.cluster_type() == Some("multi-node") && r.number_of_nodes() == Some(4)
         })
         .then_output(|| CreateClusterOutput::builder().build());
-    cluster::create(&client(&[&create]), &s, ROLE)
+    cluster::create_cluster(&client(&[&create]), &s, ROLE)
         .await
         .expect("created");
     assert_eq!(create.num_calls(), 1);
@@ -215,7 +215,7 @@ async fn the_role_retry_gives_up_after_its_deadline() {
         .repeatedly()
         .build();
     let start = tokio::time::Instant::now();
-    let err = cluster::create(&client(&[&create]), &settings(), ROLE)
+    let err = cluster::create_cluster(&client(&[&create]), &settings(), ROLE)
         .await
         .unwrap_err();
     assert!(

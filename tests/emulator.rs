@@ -56,7 +56,7 @@ async fn plan_reports_creates_and_changes_nothing() {
             .is_none()
     );
     assert!(
-        cluster::inspect(&p.clients.redshift, &names.cluster)
+        cluster::describe_cluster(&p.clients.redshift, &names.cluster)
             .await
             .unwrap()
             .is_none()
@@ -77,7 +77,7 @@ async fn up_creates_then_reuses_then_down_removes_everything() {
             ("cluster", Action::Create)
         ]
     );
-    let state = cluster::inspect(&p.clients.redshift, &names.cluster)
+    let state = cluster::describe_cluster(&p.clients.redshift, &names.cluster)
         .await
         .unwrap()
         .unwrap();
@@ -132,7 +132,7 @@ async fn up_creates_then_reuses_then_down_removes_everything() {
         ]
     );
     assert!(
-        cluster::inspect(&p.clients.redshift, &names.cluster)
+        cluster::describe_cluster(&p.clients.redshift, &names.cluster)
             .await
             .unwrap()
             .is_none()
@@ -159,7 +159,7 @@ async fn down_without_with_iam_keeps_the_role() {
     p.up(false, &Quiet).await.expect("up");
     p.down(&DownOptions::default(), &Quiet).await.expect("down");
     assert!(
-        cluster::inspect(&p.clients.redshift, &names.cluster)
+        cluster::describe_cluster(&p.clients.redshift, &names.cluster)
             .await
             .unwrap()
             .is_none()
@@ -307,7 +307,7 @@ async fn replace_recreates_what_this_tool_created() {
         .unwrap()
         .unwrap();
     assert!(after.managed);
-    let state = cluster::inspect(&p.clients.redshift, &names.cluster)
+    let state = cluster::describe_cluster(&p.clients.redshift, &names.cluster)
         .await
         .unwrap()
         .unwrap();
@@ -344,7 +344,7 @@ async fn fail_mode_refuses_before_changing_anything() {
     assert_eq!(err.exit_code(), 3);
     assert!(err.to_string().contains("ON_EXISTING = fail"), "{err}");
     assert!(
-        cluster::inspect(&p.clients.redshift, &names.cluster)
+        cluster::describe_cluster(&p.clients.redshift, &names.cluster)
             .await
             .unwrap()
             .is_none(),
@@ -385,7 +385,7 @@ async fn resources_without_our_tag_are_refused() {
     );
     assert!(err.to_string().contains("--force"), "{err}");
     assert!(
-        cluster::inspect(&p.clients.redshift, &names.cluster)
+        cluster::describe_cluster(&p.clients.redshift, &names.cluster)
             .await
             .unwrap()
             .is_none(),
@@ -414,7 +414,7 @@ async fn resources_without_our_tag_are_refused() {
         "{err}"
     );
     assert!(
-        cluster::inspect(&p.clients.redshift, &names.cluster)
+        cluster::describe_cluster(&p.clients.redshift, &names.cluster)
             .await
             .unwrap()
             .is_some()
@@ -470,7 +470,7 @@ async fn a_cluster_this_tool_did_not_create_is_not_deleted() {
         .expect_err("untagged");
     assert_eq!(err.exit_code(), 3);
     assert!(
-        cluster::inspect(&p.clients.redshift, &names.cluster)
+        cluster::describe_cluster(&p.clients.redshift, &names.cluster)
             .await
             .unwrap()
             .is_some()
@@ -630,7 +630,7 @@ async fn multi_node_clusters_get_their_node_count() {
     )
     .await;
     p.up(false, &Quiet).await.expect("up");
-    let state = cluster::inspect(&p.clients.redshift, &names.cluster)
+    let state = cluster::describe_cluster(&p.clients.redshift, &names.cluster)
         .await
         .unwrap()
         .unwrap();
