@@ -35,6 +35,7 @@ pub struct Clients {
 }
 
 impl Clients {
+    // ANCHOR: clients
     /// Loads the SDK configuration, applying `[AWS]` from the config file.
     ///
     /// Fails (before any request) if no region can be found: we never guess
@@ -89,25 +90,32 @@ impl Clients {
             region,
         }
     }
+    // ANCHOR_END: clients
 
-    /// The AWS account the credentials belong to (`sts:GetCallerIdentity`,
-    /// which needs no permissions).
+    /// The AWS account the credentials belong to: [`account_id`].
     pub async fn account_id(&self) -> Result<String> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| Error::aws("STS", "GetCallerIdentity", "the caller", e))?;
-        out.account.ok_or_else(|| Error::Aws {
-            service: "STS",
-            operation: "GetCallerIdentity",
-            resource: "the caller".into(),
-            code: None,
-            message: "the reply named no account".into(),
-        })
+        account_id(&self.sts).await
     }
 }
+
+// ANCHOR: account_id
+/// The AWS account the credentials belong to (`sts:GetCallerIdentity`,
+/// which needs no permission: it cannot be denied).
+pub async fn account_id(sts: &aws_sdk_sts::Client) -> Result<String> {
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| Error::aws("STS", "GetCallerIdentity", "the caller", e))?;
+    out.account.ok_or_else(|| Error::Aws {
+        service: "STS",
+        operation: "GetCallerIdentity",
+        resource: "the caller".into(),
+        code: None,
+        message: "the reply named no account".into(),
+    })
+}
+// ANCHOR_END: account_id
 
 /// The SDK retry settings from `[AWS]`.
 ///

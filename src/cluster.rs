@@ -73,7 +73,9 @@ pub fn stuck_hint(status: &str) -> Option<&'static str> {
 // ANCHOR: describe_cluster
 /// Looks the cluster up. `Ok(None)` only for `ClusterNotFound`.
 pub async fn describe_cluster(
-    redshift: &aws_sdk_redshift::Client, identifier: &str) -> Result<Option<ClusterState>> {
+    redshift: &aws_sdk_redshift::Client,
+    identifier: &str,
+) -> Result<Option<ClusterState>> {
     let out = match redshift
         .describe_clusters()
         .cluster_identifier(identifier)

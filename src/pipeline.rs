@@ -157,7 +157,8 @@ impl Pipeline {
                 serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?,
             ),
             None => (
-                cluster::describe_cluster(&self.clients.redshift, &self.cfg.cluster.identifier).await?,
+                cluster::describe_cluster(&self.clients.redshift, &self.cfg.cluster.identifier)
+                    .await?,
                 None,
             ),
         };

@@ -147,33 +147,65 @@ pub fn path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The chapter this process renamed the demo's resources for (a doctest is
+/// a process of its own, so there is at most one). [`record`] names them
+/// back, so the book shows the names a reader's own run gives.
+static CHAPTER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The name a chapter's doctest uses in place of `s3-to-redshift-demo`: the
+/// chapter's name and a hash of it, exactly as long as the demo's name, so
+/// that [`record`] can name it back without moving a column of a printed
+/// table. Lowercase letters, digits and single hyphens: valid for a bucket,
+/// a role and a cluster identifier alike.
+///
+/// ```
+/// let name = s3_to_redshift::tutorial::resource_name("copy-errors");
+/// assert_eq!(name.len(), "s3-to-redshift-demo".len());
+/// assert!(name.starts_with("copy-error"));
+/// assert_ne!(name, s3_to_redshift::tutorial::resource_name("copy-errors-2"));
+/// ```
+pub fn resource_name(chapter: &str) -> String {
+    const DEMO: &str = "s3-to-redshift-demo";
+    // FNV-1a: stable across runs and builds, unlike std's hasher.
+    let hash = chapter.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let prefix: String = chapter.chars().take(10).collect();
+    let prefix = prefix.trim_end_matches('-');
+    let mut name = format!("{prefix}-{hash:016x}{hash:016x}");
+    name.truncate(DEMO.len());
+    name
+}
+
 /// `examples/pipeline.cfg` with every `s3-to-redshift-demo` name replaced by
-/// `book-<chapter>`, so that chapters do not share resources.
+/// [`resource_name`]`(chapter)`, so that chapters do not share resources.
 ///
 /// Refuses (see [`destination`]) unless the requests the chapter goes on to
 /// send would reach the local stack, or the reader opted in to AWS.
 pub fn config(chapter: &str) -> Result<Config> {
     destination()?;
+    let _ = CHAPTER.set(chapter.to_string());
     let file = path("examples/pipeline.cfg");
     let text =
         std::fs::read_to_string(&file).map_err(|source| crate::error::ConfigError::Read {
             path: file.clone(),
             source,
         })?;
-    let text = text.replace("s3-to-redshift-demo", &format!("book-{chapter}"));
+    let text = text.replace("s3-to-redshift-demo", &resource_name(chapter));
     Ok(Config::parse(&text, file, Some(PASSWORD.into()))?)
 }
 
 /// [`config`] with some values changed: `(section, key, value)`.
 pub fn config_with(chapter: &str, overrides: &[(&str, &str, &str)]) -> Result<Config> {
     destination()?;
+    let _ = CHAPTER.set(chapter.to_string());
     let file = path("examples/pipeline.cfg");
     let text =
         std::fs::read_to_string(&file).map_err(|source| crate::error::ConfigError::Read {
             path: file.clone(),
             source,
         })?;
-    let text = text.replace("s3-to-redshift-demo", &format!("book-{chapter}"));
+    let text = text.replace("s3-to-redshift-demo", &resource_name(chapter));
     let text = crate::config::with_overrides(&text, overrides);
     Ok(Config::parse(&text, file, Some(PASSWORD.into()))?)
 }
@@ -226,8 +258,9 @@ pub async fn start(chapter: &str) -> Result<(Config, crate::aws::Clients)> {
 }
 
 /// Replaces what changes from run to run by a fixed placeholder: statement
-/// ids (UUIDs) become `<statement-id>`, times of loads `<time> UTC`, and the 12-character id in a
-/// cluster's endpoint (`name.abc123def456.us-east-1.redshift…`) `<id>`.
+/// ids (UUIDs) become `<statement-id>`, times of loads `<time> UTC`, the
+/// 12-character id in a cluster's endpoint (`name.abc123def456.us-east-1.redshift…`)
+/// `<id>`, and the free port the local stack picked (`127.0.0.1:38211`) `<port>`.
 pub fn normalize(text: &str) -> String {
     let bytes = text.as_bytes();
     let hex = |b: u8| b.is_ascii_hexdigit() && !b.is_ascii_uppercase();
@@ -272,6 +305,16 @@ pub fn normalize(text: &str) -> String {
             i += 23;
             continue;
         }
+        // A loopback address's port.
+        if text[i..].starts_with("127.0.0.1:") && bytes.get(i + 10).is_some_and(u8::is_ascii_digit)
+        {
+            out.push_str("127.0.0.1:<port>");
+            i += 10;
+            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            continue;
+        }
         // `.` + 12 hex digits + `.` before a region: an endpoint's id.
         if bytes[i] == b'.'
             && i + 14 <= bytes.len()
@@ -301,7 +344,11 @@ pub fn normalize(text: &str) -> String {
 /// recorded text uses moto's.
 pub fn record(key: &str, printed: &str) {
     let file = path(&format!("book/src/generated/{key}.txt"));
-    let text = normalize(&printed.replace("000000000000", "123456789012"));
+    let mut printed = printed.replace("000000000000", "123456789012");
+    if let Some(chapter) = CHAPTER.get() {
+        printed = printed.replace(&resource_name(chapter), "s3-to-redshift-demo");
+    }
+    let text = normalize(&printed);
     if std::env::var_os("BOOK_RECORD").is_some() {
         std::fs::create_dir_all(file.parent().expect("has a parent"))
             .expect("create book/src/generated");
@@ -396,15 +443,28 @@ mod tests {
     #[test]
     fn only_loopback_endpoints_count_as_local() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let local = destination_from(env(&[
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
             ("AWS_ENDPOINT_URL_REDSHIFT_DATA", "http://localhost:5001/"),
         ]))
         .unwrap();
-        assert!(local.to_string().contains("Redshift Data API at http://localhost:5001/"));
-        assert!(local.to_string().starts_with("the local stack (IAM, S3, STS, Redshift at"));
+        assert!(
+            local
+                .to_string()
+                .contains("Redshift Data API at http://localhost:5001/")
+        );
+        assert!(
+            local
+                .to_string()
+                .starts_with("the local stack (IAM, S3, STS, Redshift at")
+        );
         assert!(matches!(
             destination_from(env(&[("AWS_ENDPOINT_URL", "http://[::1]:5000")])),
             Ok(Destination::Local(_))
@@ -416,15 +476,26 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("STS, Redshift, Redshift Data API would reach a real AWS account"), "{err}");
+        assert!(
+            err.contains("STS, Redshift, Redshift Data API would reach a real AWS account"),
+            "{err}"
+        );
         assert!(err.contains("S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1"), "{err}");
         // A host that merely starts with "localhost" is not loopback.
-        assert!(destination_from(env(&[("AWS_ENDPOINT_URL", "https://localhost.example.com")])).is_err());
-        assert!(destination_from(env(&[
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
-        ]))
-        .is_err());
+        assert!(
+            destination_from(env(&[(
+                "AWS_ENDPOINT_URL",
+                "https://localhost.example.com"
+            )]))
+            .is_err()
+        );
+        assert!(
+            destination_from(env(&[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ]))
+            .is_err()
+        );
         assert_eq!(
             destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "1")])).unwrap(),
             Destination::Aws

@@ -18,7 +18,6 @@
 use std::fmt;
 use std::time::Duration;
 
-
 use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
 use aws_sdk_redshiftdata::types::Field;
@@ -308,27 +307,7 @@ impl Warehouse {
     /// Runs `sqls` as one batch: one transaction, all or nothing, as Redshift
     /// runs a `BatchExecuteStatement`. Returns each sub-statement's result.
     pub async fn batch(&self, sqls: &[String]) -> Result<Vec<Finished>> {
-        let req = at_target!(
-            self.client
-                .batch_execute_statement()
-                .set_sqls(Some(sqls.to_vec())),
-            &self.target
-        );
-        let out = req.send().await.map_err(|e| {
-            Error::aws(
-                "Redshift Data API",
-                "BatchExecuteStatement",
-                self.resource(),
-                e,
-            )
-        })?;
-        let id = out.id.ok_or_else(|| Error::Aws {
-            service: "Redshift Data API",
-            operation: "BatchExecuteStatement",
-            resource: self.resource(),
-            code: None,
-            message: "the reply held no statement id".into(),
-        })?;
+        let id = batch_execute_statement(&self.client, &self.target, sqls).await?;
         let all = sqls.join("; ");
         let done = self.wait(&id, &all).await?;
         Ok(done
@@ -441,10 +420,14 @@ pub async fn execute_statement(
             .expect("name and value are set");
         req = req.parameters(param);
     }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| Error::aws("Redshift Data API", "ExecuteStatement", target.to_string(), e))?;
+    let out = req.send().await.map_err(|e| {
+        Error::aws(
+            "Redshift Data API",
+            "ExecuteStatement",
+            target.to_string(),
+            e,
+        )
+    })?;
     out.id.ok_or_else(|| Error::Aws {
         service: "Redshift Data API",
         operation: "ExecuteStatement",
@@ -454,6 +437,42 @@ pub async fn execute_statement(
     })
 }
 // ANCHOR_END: execute_statement
+
+// ANCHOR: batch_execute_statement
+/// Submits `sqls` as one batch and returns the batch's id. Redshift runs
+/// them in order in one transaction: all of them take effect, or none.
+/// [`wait_for_statement`] waits for the batch; its `sub_statements` tell
+/// each statement's rows.
+pub async fn batch_execute_statement(
+    data: &aws_sdk_redshiftdata::Client,
+    target: &Target,
+    sqls: &[String],
+) -> Result<String> {
+    let req = data.batch_execute_statement().set_sqls(Some(sqls.to_vec()));
+    let req = match target {
+        Target::Cluster {
+            identifier,
+            database,
+            db_user,
+        } => req
+            .cluster_identifier(identifier)
+            .database(database)
+            .db_user(db_user),
+        Target::Workgroup { name, database } => req.workgroup_name(name).database(database),
+    };
+    let out = req.send().await.map_err(|e| {
+        let resource = target.to_string();
+        Error::aws("Redshift Data API", "BatchExecuteStatement", resource, e)
+    })?;
+    out.id.ok_or_else(|| Error::Aws {
+        service: "Redshift Data API",
+        operation: "BatchExecuteStatement",
+        resource: target.to_string(),
+        code: None,
+        message: "the reply held no statement id".into(),
+    })
+}
+// ANCHOR_END: batch_execute_statement
 
 // ANCHOR: wait_for_statement
 /// Polls `DescribeStatement` until statement `id` ends, with a delay that
@@ -483,10 +502,9 @@ pub async fn wait_for_statement(
             Some(aws_sdk_redshiftdata::types::StatusString::Finished) => return Ok(d),
             Some(aws_sdk_redshiftdata::types::StatusString::Failed) => {
                 // In a batch, name the sub-statement that failed.
-                let failed = d
-                    .sub_statements()
-                    .iter()
-                    .find(|s| s.status() == Some(&aws_sdk_redshiftdata::types::StatementStatusString::Failed));
+                let failed = d.sub_statements().iter().find(|s| {
+                    s.status() == Some(&aws_sdk_redshiftdata::types::StatementStatusString::Failed)
+                });
                 let (sub_id, sub_sql, message, query_id) = match failed {
                     Some(s) => (
                         s.id().to_string(),
@@ -533,9 +551,8 @@ pub async fn wait_for_statement(
                     .status()
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
-                hint:
-                    "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer"
-                        .into(),
+                hint: "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer"
+                    .into(),
             });
         }
         tokio::time::sleep(delay).await;
