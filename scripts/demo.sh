@@ -22,14 +22,7 @@ cli() {
 }
 
 log "uploading examples/data/sales.csv to the emulator's S3"
-"$ROOT/.venv/bin/python" - <<'PY'
-import boto3
-s3 = boto3.client("s3")
-bucket = "s3-to-redshift-demo-data"
-if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
-    s3.create_bucket(Bucket=bucket)
-s3.upload_file("examples/data/sales.csv", bucket, "sales/sales.csv")
-PY
+"$ROOT/scripts/upload-sample.sh"
 
 cli plan
 cli up

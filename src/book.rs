@@ -30,8 +30,17 @@ pub struct Verify;
 #[doc = include_str!("../book/src/teardown.md")]
 pub struct Teardown;
 
+#[doc = include_str!("../book/src/own-project.md")]
+pub struct OwnProject;
+
 #[doc = include_str!("../book/src/cli.md")]
 pub struct Cli;
+
+#[doc = include_str!("../book/src/next-steps.md")]
+pub struct NextSteps;
+
+#[doc = include_str!("../book/src/on-aws.md")]
+pub struct OnAws;
 
 #[doc = include_str!("../book/src/load-modes.md")]
 pub struct LoadModes;

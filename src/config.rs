@@ -763,6 +763,15 @@ const CLASSIC: &[(Place, Place)] = &[
     (("DWH", "DWH_IAM_ROLE_NAME"), ("IAM", "ROLE_NAME")),
     (("DWH", "DWH_REGION"), ("AWS", "REGION")),
     (("CLUSTER", "DB_PORT"), ("CLUSTER", "PORT")),
+    // The Python tutorial this project grew from names its cluster section
+    // `[Redshift]` (read as `[CLUSTER]`), with the API's own parameter names.
+    (("CLUSTER", "CLUSTER_IDENTIFIER"), ("CLUSTER", "IDENTIFIER")),
+    (("CLUSTER", "NUMBER_OF_NODES"), ("CLUSTER", "NUM_NODES")),
+    (("CLUSTER", "MASTER_USERNAME"), ("CLUSTER", "DB_USER")),
+    (
+        ("CLUSTER", "MASTER_USER_PASSWORD"),
+        ("CLUSTER", "DB_PASSWORD"),
+    ),
 ];
 
 /// Classic keys we read but do not use, with the reason shown to the user.
@@ -833,19 +842,19 @@ impl Reader {
             };
             let sec = section.trim().to_ascii_uppercase();
             let known_section = SCHEMA.iter().any(|(s, _)| *s == sec)
-                || matches!(sec.as_str(), "COLUMNS" | "DWH" | "IAM_ROLE");
+                || matches!(sec.as_str(), "COLUMNS" | "DWH" | "IAM_ROLE" | "REDSHIFT");
             if !known_section {
                 let names = SCHEMA
                     .iter()
                     .map(|(s, _)| *s)
-                    .chain(["COLUMNS", "DWH", "IAM_ROLE"]);
+                    .chain(["COLUMNS", "DWH", "IAM_ROLE", "REDSHIFT"]);
                 let hint = did_you_mean(&sec, names);
                 r.problem(
                     section,
                     "",
                     format!(
                         "unknown section{hint}; sections are [AWS], [IAM], [CLUSTER] or [SERVERLESS], \
-                         [S3], [TABLE], [COLUMNS], [LOAD] (and the classic [DWH], [IAM_ROLE])"
+                         [S3], [TABLE], [COLUMNS], [LOAD] (and the classic [Redshift], [DWH], [IAM_ROLE])"
                     ),
                 );
                 continue;
@@ -872,6 +881,8 @@ impl Reader {
 
     /// Files one key under its canonical place, or reports why it has none.
     fn take(&mut self, sec: &str, entry: Entry) {
+        // `[Redshift]` is the Python tutorial's name for `[CLUSTER]`.
+        let sec = if sec == "REDSHIFT" { "CLUSTER" } else { sec };
         let key = entry.key.trim().to_ascii_uppercase();
         if sec == "COLUMNS" {
             if let Some(prev) = self

@@ -105,6 +105,14 @@ fn every_chapter_is_in_the_summary_and_every_link_resolves() {
                 continue;
             }
             let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            // A picture or other file beside the chapters.
+            if !file.ends_with(".md") {
+                assert!(
+                    Path::new("book/src").join(file).is_file(),
+                    "{name} links to missing {file}"
+                );
+                continue;
+            }
             let linked = chapters.iter().find(|(n, _)| n == file);
             let (_, linked_text) =
                 linked.unwrap_or_else(|| panic!("{name} links to missing {target}"));
@@ -124,8 +132,17 @@ fn every_chapter_is_in_the_summary_and_every_link_resolves() {
         // Includes must exist.
         for part in text.split("{{#include ").skip(1) {
             let target = part.split("}}").next().unwrap().trim();
-            let path = Path::new("book/src").join(target);
-            assert!(path.exists(), "{name} includes missing {target}");
+            let (file, anchor) = target.split_once(':').unwrap_or((target, ""));
+            let path = Path::new("book/src").join(file);
+            assert!(path.exists(), "{name} includes missing {file}");
+            if !anchor.is_empty() {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    text.contains(&format!("ANCHOR: {anchor}\n"))
+                        && text.contains(&format!("ANCHOR_END: {anchor}\n")),
+                    "{name} includes anchor `{anchor}`, which {file} does not have"
+                );
+            }
         }
     }
 }
