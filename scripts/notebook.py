@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
 """Builds notebooks/s3-to-redshift.ipynb from the book, and checks a run of it.
 
-The book's chapters are the one source: prose becomes markdown cells, each
-```rust block a code cell for the evcxr Rust kernel. The blocks are written
-as rustdoc doctests, so they are adapted for a notebook:
+The notebook is the classic tutorial (Introduction, Setting up, steps 1 to
+7) as ONE run: one config, one set of SDK clients, one role, policy, cluster
+and table, with the values a step produces (the role's ARN, the cluster,
+the statement ids, the row count) carried to the next cells in ordinary
+variables. The book's chapters are the one source:
 
-- the `#[tokio::main] async fn main() { ... Ok(()) }` wrapper becomes
-  `tutorial::block_on(async { ... })`, one runtime for all cells;
-- lines that only serve the tests (`tutorial::record(...)`) are dropped;
-- other hidden `# ` set-up lines are shown, since the cell needs them.
+- prose becomes markdown cells; links to chapters point at the chapters'
+  files in the repository; a recorded output (`{{#include generated/…}}`)
+  is left out, since the cell above it prints the same thing live;
+- a listing of the library's code (`{{#include ../../src/FILE:ANCHOR}}`)
+  becomes a cell that *defines* that function, for the reader to edit and
+  run again; later cells call it (a method, which a cell cannot define, is
+  shown as text: the cell after it runs it);
+- a Rust block becomes a cell with the block's visible lines only. Its
+  hidden `# ` lines are the doctest's own set-up (a config renamed for the
+  chapter, the earlier steps redone), which the notebook does not need: its
+  earlier cells did that. The cell runs as one async block on the
+  library's runtime (see `tutorial::block_on`), and hands back the
+  variables that a hidden `# // The notebook keeps: a: A, b: B` line names
+  (evcxr keeps a variable only if it knows its type), for the later cells.
 
-`{{#include file}}` is replaced by the file's text, so the notebook shows the
-configs and the recorded outputs too.
+A block whose hidden lines say `// Not in the notebook` stays in the book.
 
 Usage:
   notebook.py generate            write the notebook (no outputs)
@@ -28,108 +39,193 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book" / "src"
 OUT = ROOT / "notebooks" / "s3-to-redshift.ipynb"
 
-FIRST_CELL = """\
-// The first cell compiles the s3-to-redshift crate and the AWS SDK for Rust
-// into the kernel: expect a few minutes the first time (about 4 on a 2-core
-// machine), seconds afterwards thanks to the cache. Start the local stack
-// first, in the shell that starts Jupyter:
-//     eval "$(scripts/sandbox.sh start)"
-//     jupyter lab notebooks/
-:cache 2000
-:preserve_vars_on_panic 0
-:dep s3-to-redshift = { path = ".." }
-:dep tokio = { version = "1", features = ["rt-multi-thread", "macros", "time"] }
-:dep serde_json = "1"
-:dep anyhow = "1"
-// The examples read files relative to the repository's root.
-std::env::set_current_dir("..").unwrap();
-println!("ready: {}", std::env::current_dir().unwrap().display());
-"""
-
-
-def chapters():
-    summary = (BOOK / "SUMMARY.md").read_text()
-    return re.findall(r"\]\(([^)]+\.md)\)", summary)
-
-
-def include(text, base):
-    def repl(m):
-        return (base / m.group(1).strip()).read_text().rstrip("\n")
-    return re.sub(r"\{\{#include ([^}]+)\}\}", repl, text)
-
-
-WRAPPER = [
-    re.compile(r"^#\s*#\[tokio::main.*\]\s*$"),
-    re.compile(r"^#\s*async fn main\(\).*\{\s*$"),
-    re.compile(r"^#\s*Ok\(\(\)\)\s*$"),
-    re.compile(r"^#\s*Ok::<.*>\(\(\)\)\s*$"),
-    re.compile(r"^#\s*\}\s*$"),
+CHAPTERS = [
+    "introduction.md", "setup.md", "iam-role.md", "s3-policy.md", "cluster.md",
+    "table.md", "copy.md", "verify.md", "teardown.md",
 ]
 
+FIRST_CELL = """\
+// Compiles this repository's library, and with it the AWS SDK for Rust,
+// into the kernel: minutes the first time, seconds afterwards (evcxr keeps
+// a cache). Start the local stack first, in the shell that starts Jupyter:
+//     eval "$(scripts/sandbox.sh start)"
+// Nothing below reaches a real AWS account unless you set
+// S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1 (see the book's "On AWS" page).
+:cache 4000
+:preserve_vars_on_panic 1
+:dep s3-to-redshift = { path = ".." }
+// The SDK crates, at the versions the library uses.
+use s3_to_redshift::{aws_config, aws_sdk_iam, aws_sdk_redshift, aws_sdk_redshiftdata, aws_sdk_sts};
+use s3_to_redshift::{serde_json, tokio, tracing};
+// The library's step functions, which the cells below redefine or call.
+use s3_to_redshift::{aws::*, cluster::*, config::*, iam::*, load::*, report::*, warehouse::*};
+use s3_to_redshift::{tutorial::block_on, Error, Result};
 
-def cell_source(block):
-    lines = []
+// Where the requests go; refuses a real account you did not opt in to.
+match s3_to_redshift::tutorial::notebook_start() {
+    Ok(destination) => println!("requests go to {destination}"),
+    Err(e) => panic!("{e}"),
+}
+println!("working in {}", std::env::current_dir().unwrap().display());"""
+
+LAST_CELL = """## Next steps
+
+That was the whole pipeline, and everything it made is gone. The book
+goes further: [your own project](../book/src/own-project.md) (the
+`Cargo.toml` and a complete program), [the command-line
+tool](../book/src/cli.md), [load modes](../book/src/load-modes.md),
+[formats](../book/src/formats.md), [staging at
+scale](../book/src/stage.md) and [Redshift
+Serverless](../book/src/serverless.md). Read it with `scripts/book.sh serve`."""
+
+
+def links(text):
+    """Relative links to the book's pages and pictures, seen from notebooks/."""
+    def repl(m):
+        target = m.group(1)
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            return m.group(0)
+        return "](../book/src/" + target + ")"
+    return re.sub(r"\]\(([^)\s]+)\)", repl, text)
+
+
+def anchored(path, name):
+    text = path.read_text()
+    start = text.index(f"ANCHOR: {name}\n")
+    end = text.index(f"ANCHOR_END: {name}\n")
+    end = text.rindex("\n", 0, end)
+    body = text[start:end].split("\n", 1)[1]
+    lines = [l for l in body.splitlines() if "ANCHOR" not in l]
+    return "\n".join(lines).rstrip()
+
+
+def listing_cell(target):
+    """A cell defining the listed function, or None for a method."""
+    file, name = target.split(":")
+    path = (BOOK / file).resolve()
+    code = anchored(path, name)
+    first = next(l for l in code.splitlines() if not l.lstrip().startswith("///"))
+    rel = path.relative_to(ROOT)
+    if first.startswith(" "):
+        return ("markdown", f"From `{rel}` (the next cell runs it):\n\n```rust\n{code}\n```")
+    code = code.replace("crate::", "s3_to_redshift::")
+    head = (f"// From {rel}: edit this cell and run it again to change the step;\n"
+            f"// the cells below call this function.\n")
+    return ("code", head + code, {"tags": ["definition"]})
+
+
+KEEPS = re.compile(r"^# // The notebook keeps: (.+)$")
+
+
+def runnable(block):
+    """The visible lines of a book block, and the variables the notebook
+    keeps for later cells (a hidden `# // The notebook keeps: a, b` line)."""
+    visible, kept = [], []
     for line in block.splitlines():
-        if any(p.match(line) for p in WRAPPER):
+        m = KEEPS.match(line)
+        if m:
+            # `name: Type`: evcxr keeps a variable only if it knows its type.
+            kept = [tuple(p.strip() for p in n.split(":", 1)) for n in m.group(1).split(",")]
+        if line == "#" or line.startswith("# "):
             continue
-        if "tutorial::record(" in line or line.lstrip().startswith("# assert"):
-            continue
-        if line == "#":
-            line = ""
-        elif line.startswith("# "):
-            line = line[2:]
-        lines.append(line)
-    while lines and not lines[-1].strip():
-        lines.pop()
-    # Each block in the book stands alone, so each cell runs as one async
-    # block on the library's runtime (see `tutorial::block_on` for why not
-    # evcxr's own `.await`): it keeps no variable, and none of its borrows
-    # has to outlive the cell.
-    body = "\n".join(("    " + l) if l.strip() else "" for l in lines)
-    return (
-        "s3_to_redshift::tutorial::block_on(async {\n"
-        + body
-        + "\n    Ok::<(), s3_to_redshift::tutorial::BoxError>(())\n});"
-    )
+        visible.append(line)
+    while visible and not visible[-1].strip():
+        visible.pop()
+    while visible and not visible[0].strip():
+        visible.pop(0)
+    return visible, kept
+
+
+def wrap(visible, carried):
+    body = "\n".join(("    " + l) if l.strip() else "" for l in visible)
+    if not carried:
+        out, bind = "()", "block_on(async {\n"
+    elif len(carried) == 1:
+        (name, ty), = carried
+        out, bind = name, f"let {name}: {ty} = block_on(async {{\n"
+    else:
+        names = ", ".join(n for n, _ in carried)
+        types = ", ".join(t for _, t in carried)
+        out, bind = f"({names})", f"let ({names}): ({types}) = block_on(async {{\n"
+    return bind + body + f"\n    Ok::<_, s3_to_redshift::tutorial::BoxError>({out})\n}});"
 
 
 def split(markdown):
-    """Yields ("markdown", text) and ("code", text) parts in order."""
-    parts = []
-    prose = []
+    """The chapter as parts: ("markdown", text), ("listing", target) and
+    ("rust", block), in order."""
+    parts, prose = [], []
     lines = markdown.splitlines()
     i = 0
+
+    def flush():
+        text = "\n".join(prose).strip("\n")
+        if text.strip():
+            parts.append(("markdown", text))
+        prose.clear()
+
     while i < len(lines):
-        line = lines[i]
-        if line.strip() == "```rust":
+        fence = lines[i].strip()
+        if fence.startswith("```") and fence != "```":
             j = i + 1
             while lines[j].strip() != "```":
                 j += 1
-            if "".join(prose).strip():
-                parts.append(("markdown", "\n".join(prose).strip("\n")))
-            prose = []
-            parts.append(("code", cell_source("\n".join(lines[i + 1 : j]))))
+            body = "\n".join(lines[i + 1:j])
+            include = re.fullmatch(r"\{\{#include ([^}]+)\}\}", body.strip())
+            if fence in ("```rust,ignore", "```ignore") and include:
+                flush()
+                parts.append(("listing", include.group(1).strip()))
+            elif fence == "```rust":
+                flush()
+                parts.append(("rust", body))
+            elif include and include.group(1).strip().startswith("generated/"):
+                pass  # a recorded output: the cell above prints it live
+            elif include:
+                text = (BOOK / include.group(1).strip()).read_text().rstrip("\n")
+                prose.extend([lines[i], text, "```"])
+            else:
+                prose.extend(lines[i:j + 1])
             i = j + 1
             continue
-        prose.append(line)
+        prose.append(lines[i])
         i += 1
-    if "".join(prose).strip():
-        parts.append(("markdown", "\n".join(prose).strip("\n")))
+    flush()
     return parts
 
 
-def build():
+def build_cells():
+    parts = []
+    for chapter in CHAPTERS:
+        parts.extend(split((BOOK / chapter).read_text()))
+    # Rust blocks that stay in the book.
+    kept = []
+    for kind, value in parts:
+        if kind == "rust" and "// Not in the notebook" in value:
+            kept.append(("markdown", "*(The book runs an example here that replaces "
+                         "the data with a bad file; it is left out of this one run.)*"))
+        else:
+            kept.append((kind, value))
     cells = [
         ("markdown", "# From S3 to Redshift with Rust\n\n"
-         "This notebook is generated from the book in `book/src` by "
-         "`scripts/notebook.py`: edit the book, not the notebook. Each section "
-         "is a chapter; each code cell runs against the local stack (or AWS) "
-         "with the Rust kernel, [evcxr](https://github.com/evcxr/evcxr)."),
-        ("code", FIRST_CELL.rstrip("\n")),
+         "The book's tutorial as one run, from an empty account to the loaded "
+         "rows and back. Generated from the book (`book/src`) by "
+         "`scripts/notebook.py`: edit the book, not this notebook. Each cell "
+         "runs against the local stack by default, with the Rust kernel "
+         "[evcxr](https://github.com/evcxr/evcxr); run them in order."),
+        ("code", FIRST_CELL),
     ]
-    for chapter in chapters():
-        text = include((BOOK / chapter).read_text(), BOOK)
-        cells.extend(split(text))
+    for n, (kind, value) in enumerate(kept):
+        if kind == "markdown":
+            cells.append(("markdown", links(value)))
+        elif kind == "listing":
+            cells.append(listing_cell(value))
+        else:
+            visible, carried = runnable(value)
+            cells.append(("code", wrap(visible, carried)))
+    cells.append(("markdown", LAST_CELL))
+    return cells
+
+
+def build():
     nb = {
         "cells": [],
         "metadata": {
@@ -146,17 +242,48 @@ def build():
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    for n, (kind, source) in enumerate(cells):
-        cell = {"cell_type": kind, "id": f"cell-{n:03d}", "metadata": {}, "source": source}
+    for n, cell in enumerate(build_cells()):
+        kind, source = cell[0], cell[1]
+        meta = cell[2] if len(cell) > 2 else {}
+        out = {"cell_type": kind, "id": f"cell-{n:03d}", "metadata": meta, "source": source}
         if kind == "code":
-            cell["execution_count"] = None
-            cell["outputs"] = []
-        nb["cells"].append(cell)
+            out["execution_count"] = None
+            out["outputs"] = []
+        nb["cells"].append(out)
     return nb
 
 
 def sources(nb):
-    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in nb["cells"]]
+    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+            for c in nb["cells"]]
+
+
+def check_run(path):
+    nb = json.loads(Path(path).read_text())
+    problems = []
+    for n, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        stderr, stdout = "", ""
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                problems.append(f"cell {n}: {o.get('ename')}: {o.get('evalue')}")
+            body = o.get("text") or "".join(o.get("data", {}).get("text/plain", ""))
+            body = "".join(body) if isinstance(body, list) else body
+            if o.get("name") == "stderr":
+                stderr += body
+            else:
+                stdout += body
+        if re.search(r"panicked|^Error|error(\[E\d+\])?:|Segmentation fault", stderr + stdout, re.M):
+            problems.append(f"cell {n} reported an error:\n{stderr}{stdout}")
+        # A definition prints nothing when it compiles; any other cell must
+        # show what it did, or an error may have been swallowed.
+        definition = "definition" in cell.get("metadata", {}).get("tags", [])
+        if not definition and not stdout.strip():
+            problems.append(f"cell {n} showed nothing:\n{''.join(cell['source'])[:200]}")
+    if problems:
+        sys.exit("the notebook run failed:\n" + "\n".join(problems))
+    print(f"all {sum(c['cell_type'] == 'code' for c in nb['cells'])} code cells ran")
 
 
 def main():
@@ -168,33 +295,10 @@ def main():
     elif cmd == "check-current":
         committed = json.loads(Path(sys.argv[2]).read_text())
         if sources(committed) != sources(build()):
-            sys.exit(f"{sys.argv[2]} is out of date with the book: run scripts/notebook.sh and commit it")
+            sys.exit(f"{sys.argv[2]} is out of date with the book: run scripts/notebook.sh --update and commit it")
         print("the notebook matches the book")
     elif cmd == "check-run":
-        nb = json.loads(Path(sys.argv[2]).read_text())
-        problems = []
-        for n, cell in enumerate(nb["cells"]):
-            if cell["cell_type"] != "code":
-                continue
-            outputs = cell.get("outputs", [])
-            text = ""
-            stdout = ""
-            for o in outputs:
-                if o.get("output_type") == "error":
-                    problems.append(f"cell {n}: {o.get('ename')}: {o.get('evalue')}")
-                body = o.get("text") or "".join(o.get("data", {}).get("text/plain", ""))
-                body = "".join(body) if isinstance(body, list) else body
-                if o.get("name") == "stderr":
-                    text += body
-                else:
-                    stdout += body
-            if re.search(r"panicked|^Error|error\[E\d+\]|Segmentation fault", text, re.M):
-                problems.append(f"cell {n} reported an error:\n{text}")
-            if not stdout.strip():
-                problems.append(f"cell {n} showed nothing (an error may have been swallowed):\n{''.join(cell['source'])[:200]}")
-        if problems:
-            sys.exit("the notebook run failed:\n" + "\n".join(problems))
-        print(f"all {sum(c['cell_type'] == 'code' for c in nb['cells'])} code cells ran and showed their output")
+        check_run(sys.argv[2])
     else:
         sys.exit(__doc__)
 

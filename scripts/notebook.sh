@@ -42,6 +42,7 @@ start=$(date +%s)
 jupyter nbconvert --to notebook --execute \
   --ExecutePreprocessor.kernel_name=rust \
   --ExecutePreprocessor.timeout=1200 \
+  --ExecutePreprocessor.allow_errors=True \
   --output-dir "$work" --output executed "$ROOT/notebooks/.run.ipynb"
 end=$(date +%s)
 rm -f "$ROOT/notebooks/.run.ipynb"

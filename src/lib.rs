@@ -44,6 +44,13 @@
 //!   decision, and the [`report::Observer`] that shows progress.
 //! - [`error`]: typed errors that say what, where and what to do, with the
 //!   CLI's exit codes.
+//! - `tutorial` (hidden from these docs): the set-up the book's examples and
+//!   the notebook share, and the guard that keeps them on the local stack
+//!   unless the reader opts in to a real account.
+//!
+//! The functions the book shows as each step's SDK code are marked with
+//! `// ANCHOR: name` comments, which mdBook's `{{#include file:name}}`
+//! pulls into the chapters: the book has no second copy to fall out of date.
 //!
 //! # Example
 //!
@@ -79,3 +86,12 @@ pub mod book;
 
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;
+
+// The crates whose types this crate's functions take and return, re-exported
+// so that code built on it (the notebook's cells, which redefine the step
+// functions) names the very same versions, and compiles nothing twice.
+#[doc(no_inline)]
+pub use {
+    aws_config, aws_sdk_iam, aws_sdk_redshift, aws_sdk_redshiftdata, aws_sdk_s3, aws_sdk_sts,
+    serde_json, tokio, tracing,
+};
