@@ -5,8 +5,11 @@
 #   scripts/emulator.sh env   [moto|localstack]   prints it again
 # The default is $S2R_EMULATOR, else moto. The SDK reaches the emulator
 # through the standard AWS_ENDPOINT_URL; nothing in the code knows about it.
+# Run by scripts/sandbox.sh, which names the stack's state folder in
+# S2R_STACK_DIR.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+[ -n "$RUN_DIR" ] || die "S2R_STACK_DIR is not set: start the stack with scripts/sandbox.sh"
 
 action=${1:-}
 name=${2:-${S2R_EMULATOR:-moto}}

@@ -1,10 +1,17 @@
 # Shared helpers for the scripts in this folder. Source it; do not run it.
 # Everything listens on 127.0.0.1 only, and every server started here is
-# recorded by process id in .run/ so that it can be stopped by that id.
+# recorded by process id so that it can be stopped by that id.
+#
+# Each local stack keeps its state (process ids, ports, logs) in a folder of
+# its own, .run/stack.XXXXXX, named by S2R_STACK_DIR, which
+# `scripts/sandbox.sh start` prints with the rest of the environment. So two
+# stacks (the notebook's and the tests', say) run side by side, and `stop`
+# stops the one its shell started.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN_DIR="$ROOT/.run"
-mkdir -p "$RUN_DIR"
+RUN_BASE="$ROOT/.run"
+mkdir -p "$RUN_BASE"
+RUN_DIR="${S2R_STACK_DIR:-}"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -33,12 +40,16 @@ stop_pid() {
   log "$name stopped (pid $pid)"
 }
 
-# use_stack: starts the local stack (PostgreSQL, emulator, sandbox) unless it
-# is already running, exports its environment, and stops it when the calling
-# script exits only if this call started it.
+# use_stack: uses the stack this shell's environment names (S2R_STACK_DIR,
+# from an earlier `eval "$(scripts/sandbox.sh start)"`) if it is running;
+# otherwise starts a stack of its own, exports its environment, and stops it
+# when the calling script exits. Never another shell's stack.
 use_stack() {
-  if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
-    trap '"$ROOT/scripts/sandbox.sh" stop' EXIT
+  if [ -n "${S2R_STACK_DIR:-}" ] && "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
+    eval "$("$ROOT/scripts/sandbox.sh" env)"
+    return
   fi
+  unset S2R_STACK_DIR
   eval "$("$ROOT/scripts/sandbox.sh" start)"
+  trap '"$ROOT/scripts/sandbox.sh" stop' EXIT
 }

@@ -136,7 +136,19 @@ def runnable(block):
     return visible, kept
 
 
+CLIENTS = """\
+// evcxr compiles every cell on its own, and an SDK client belongs to the
+// async runtime of the cell that made it: each cell makes its own (cheap,
+// and nothing is sent until a call).
+let clients = Clients::new(&cfg).await?;
+"""
+
+
 def wrap(visible, carried):
+    uses_clients = any("clients." in l for l in visible)
+    makes_clients = any(l.startswith("let clients") for l in visible)
+    if uses_clients and not makes_clients:
+        visible = CLIENTS.splitlines() + visible
     body = "\n".join(("    " + l) if l.strip() else "" for l in visible)
     if not carried:
         out, bind = "()", "block_on(async {\n"

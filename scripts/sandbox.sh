@@ -2,22 +2,48 @@
 # The whole local stack for the tutorial's last steps: a throw-away
 # PostgreSQL server, the AWS emulator (moto by default) and the Redshift Data
 # API sandbox, all on 127.0.0.1.
-#   scripts/sandbox.sh start   starts what is not running; prints the environment
-#   scripts/sandbox.sh stop    stops all three
-#   scripts/sandbox.sh env     prints the environment again
+#   scripts/sandbox.sh start   starts a stack (or, when S2R_STACK_DIR names a
+#                              running one, reuses it); prints the environment
+#   scripts/sandbox.sh stop    stops the stack S2R_STACK_DIR names (or the only
+#                              one running)
+#   scripts/sandbox.sh env     prints that stack's environment again
 # Use it with:  eval "$(scripts/sandbox.sh start)"
+# Each stack has its own state folder (.run/stack.XXXXXX), so several run at
+# once, from one checkout, without stopping each other.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 emulator=${S2R_EMULATOR:-moto}
-# The data folder lives under /tmp, not in the repo: the `postgres` user must
-# be able to reach it, and a clone under /root would not let it.
-pg_dirfile="$RUN_DIR/postgres.dir"
-PGDIR=$(cat "$pg_dirfile" 2>/dev/null || true)
-pg_pidfile="$RUN_DIR/postgres.port"
-sb_pidfile="$RUN_DIR/sandbox.pid"
-sb_envfile="$RUN_DIR/sandbox.env"
+
+# use_dir DIR: the state folder of one stack.
+use_dir() {
+  RUN_DIR=$1
+  export S2R_STACK_DIR=$RUN_DIR
+  # The data folder lives under /tmp, not in the repo: the `postgres` user
+  # must be able to reach it, and a clone under /root would not let it.
+  pg_dirfile="$RUN_DIR/postgres.dir"
+  PGDIR=$(cat "$pg_dirfile" 2>/dev/null || true)
+  pg_pidfile="$RUN_DIR/postgres.port"
+  sb_pidfile="$RUN_DIR/sandbox.pid"
+  sb_envfile="$RUN_DIR/sandbox.env"
+  if [ -f "$RUN_DIR/emulator" ]; then emulator=$(cat "$RUN_DIR/emulator"); fi
+}
+
+# The stack S2R_STACK_DIR names, or else the only one there is.
+find_stack() {
+  if [ -n "${S2R_STACK_DIR:-}" ]; then
+    [ -d "$S2R_STACK_DIR" ] || die "S2R_STACK_DIR=$S2R_STACK_DIR is not a stack's folder (stopped already?)"
+    use_dir "$S2R_STACK_DIR"
+    return
+  fi
+  local stacks=("$RUN_BASE"/stack.*)
+  [ -e "${stacks[0]}" ] || return 1
+  if [ "${#stacks[@]}" -gt 1 ]; then
+    die "${#stacks[@]} stacks are running (${stacks[*]}); name one: S2R_STACK_DIR=<folder> scripts/sandbox.sh $1"
+  fi
+  use_dir "${stacks[0]}"
+}
 
 # PostgreSQL refuses to run as root; as root we run it as the `postgres`
 # user that Debian's package creates.
@@ -92,7 +118,8 @@ start() {
     [ -s "$RUN_DIR/sandbox.port" ] || { tail -20 "$RUN_DIR/sandbox.log" >&2; die "the sandbox did not start"; }
     log "Redshift Data API sandbox listening on 127.0.0.1:$(cat "$RUN_DIR/sandbox.port") (pid $(cat "$sb_pidfile"))"
   fi
-  { "$ROOT/scripts/emulator.sh" env "$emulator"
+  { echo "export S2R_STACK_DIR=$RUN_DIR"
+    "$ROOT/scripts/emulator.sh" env "$emulator"
     echo "export AWS_ENDPOINT_URL_REDSHIFT_DATA=http://127.0.0.1:$(cat "$RUN_DIR/sandbox.port")"
     echo "export S2R_SANDBOX_POSTGRES='host=127.0.0.1 port=$(cat "$pg_pidfile") user=postgres'"
     # For the load test, which reads the sandbox's memory from /proc.
@@ -109,8 +136,26 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  env) sb_running || die "the sandbox is not running; run: scripts/sandbox.sh start"; cat "$sb_envfile" ;;
+  start)
+    if [ -n "${S2R_STACK_DIR:-}" ] && [ -d "$S2R_STACK_DIR" ]; then
+      use_dir "$S2R_STACK_DIR"
+    else
+      use_dir "$(mktemp -d "$RUN_BASE/stack.XXXXXX")"
+      echo "$emulator" >"$RUN_DIR/emulator"
+    fi
+    start
+    ;;
+  stop)
+    if find_stack stop; then
+      stop
+      rm -rf "$RUN_DIR"
+    else
+      log "no stack is running"
+    fi
+    ;;
+  env)
+    find_stack env && sb_running || die "the sandbox is not running; run: scripts/sandbox.sh start"
+    cat "$sb_envfile"
+    ;;
   *) die "usage: scripts/sandbox.sh start|stop|env" ;;
 esac

@@ -158,7 +158,7 @@ pub fn decide(
 }
 
 /// The error for touching something this tool did not create.
-pub(crate) fn not_ours(action: &'static str, kind: &'static str, name: &str) -> Error {
+pub fn not_ours(action: &'static str, kind: &'static str, name: &str) -> Error {
     Error::Refused {
         action,
         kind,

@@ -205,31 +205,53 @@ pub fn config_with(chapter: &str, overrides: &[(&str, &str, &str)]) -> Result<Co
             path: file.clone(),
             source,
         })?;
-    let text = text.replace("s3-to-redshift-demo", &resource_name(chapter));
+    // Overrides first, so that the demo's names in them are renamed too.
     let text = crate::config::with_overrides(&text, overrides);
+    let text = text.replace("s3-to-redshift-demo", &resource_name(chapter));
     Ok(Config::parse(&text, file, Some(PASSWORD.into()))?)
 }
 
 /// Puts `body` at `key` in the chapter's bucket (created if needed).
 pub async fn put(p: &Pipeline, key: &str, body: impl Into<Vec<u8>>) -> Result<()> {
-    let bucket = &p.cfg.s3.source.bucket;
-    let s3 = &p.clients.s3;
-    if s3.head_bucket().bucket(bucket).send().await.is_err() {
-        s3.create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| crate::Error::aws("S3", "CreateBucket", bucket, e))?;
+    upload(&p.clients.s3, &p.cfg.s3.source.bucket, key, body.into()).await
+}
+
+// ANCHOR: upload
+/// Puts `body` at `s3://bucket/key`, creating the bucket first if there is
+/// none of that name.
+///
+/// `HeadBucket` answers 404 for a bucket nobody has, and 403 for someone
+/// else's: bucket names are global, so only "not found" means "create it".
+pub async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
+            let mut create = s3.create_bucket().bucket(bucket);
+            // Outside us-east-1 a bucket must name its region.
+            let region = s3.config().region().map(|r| r.to_string());
+            if let Some(region) = region.filter(|r| r != "us-east-1") {
+                use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+                let location = BucketLocationConstraint::from(region.as_str());
+                let config = CreateBucketConfiguration::builder().location_constraint(location);
+                create = create.create_bucket_configuration(config.build());
+            }
+            create
+                .send()
+                .await
+                .map_err(|e| crate::Error::aws("S3", "CreateBucket", bucket, e))?;
+        }
+        Err(e) => return Err(crate::Error::aws("S3", "HeadBucket", bucket, e)),
     }
     s3.put_object()
         .bucket(bucket)
         .key(key)
-        .body(body.into().into())
+        .body(body.into())
         .send()
         .await
         .map_err(|e| crate::Error::aws("S3", "PutObject", format!("s3://{bucket}/{key}"), e))?;
     Ok(())
 }
+// ANCHOR_END: upload
 
 /// Creates the chapter's bucket (if needed) and uploads `examples/data/sales.csv`
 /// to the configured source key, as a reader would with `aws s3 cp`.
@@ -500,7 +522,11 @@ mod tests {
             destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "1")])).unwrap(),
             Destination::Aws
         );
+        // Opting in is explicit: `1`, nothing else.
         assert!(destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "yes")])).is_err());
+        assert!(destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "true")])).is_err());
+        assert!(destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "0")])).is_err());
+        assert!(destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "")])).is_err());
     }
     #[test]
     fn run_specific_parts_are_normalised() {

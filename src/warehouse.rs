@@ -244,7 +244,7 @@ pub struct Warehouse {
 }
 
 /// Shortens SQL for messages: one line, at most 300 characters.
-fn brief(sql: &str) -> String {
+pub fn brief(sql: &str) -> String {
     let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > 300 {
         format!("{}…", one_line.chars().take(300).collect::<String>())

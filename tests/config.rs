@@ -386,8 +386,15 @@ fn each_bad_value_names_its_section_and_key() {
         ),
         (
             "[AWS]",
-            "[REDSHIFT]\nX = 1\n[AWS]",
-            &["[REDSHIFT]", "unknown section"],
+            "[WAREHOUSE]\nX = 1\n[AWS]",
+            &["[WAREHOUSE]", "unknown section", "[Redshift]"],
+        ),
+        // The Python tutorial's [Redshift] is read as [CLUSTER], so its
+        // unknown keys are named with the section as written.
+        (
+            "[AWS]",
+            "[Redshift]\nX = 1\n[AWS]",
+            &["[Redshift] X", "unknown key", "CLUSTER_IDENTIFIER"],
         ),
         (
             "[AWS]",

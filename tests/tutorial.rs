@@ -81,27 +81,3 @@ fn a_real_account_is_refused_before_any_request_unless_opted_in() {
         other => panic!("a request was sent before the refusal: {other:?}"),
     }
 }
-
-#[test]
-fn opting_in_is_explicit() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    };
-    assert_eq!(
-        tutorial::destination_from(env(&[(tutorial::ON_AWS, "1")])).unwrap(),
-        tutorial::Destination::Aws
-    );
-    for not_quite in ["true", "yes", "0", ""] {
-        let pairs: &'static [(&'static str, &'static str)] =
-            Box::leak(Box::new([(tutorial::ON_AWS, not_quite)]));
-        assert!(
-            tutorial::destination_from(env(pairs)).is_err(),
-            "{not_quite}"
-        );
-    }
-}
