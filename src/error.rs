@@ -149,7 +149,7 @@ pub enum Error {
         query_id: i64,
         /// The rejected rows when a COPY failed (first few, and a summary).
         /// (Boxed: it is large, and errors travel through every `Result`.)
-        load_errors: Box<crate::load::LoadErrors>,
+        load_errors: Box<LoadErrors>,
     },
 
     /// A SQL statement was cancelled (ABORTED).
@@ -180,7 +180,7 @@ pub enum Error {
     },
 }
 
-fn load_errors_text(errors: &crate::load::LoadErrors) -> String {
+fn load_errors_text(errors: &LoadErrors) -> String {
     if errors.is_empty() {
         return String::new();
     }
@@ -255,4 +255,78 @@ fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+/// One rejected row, as Redshift records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    /// The S3 object.
+    pub file: String,
+    /// The line in that object (1-based, counting the header).
+    pub line: i64,
+    /// The column the value was for.
+    pub column: String,
+    /// The value as read (empty where Redshift does not record it).
+    pub value: String,
+    /// Redshift's reason.
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} line {}, column `{}`",
+            self.file, self.line, self.column
+        )?;
+        if !self.value.is_empty() {
+            write!(f, ", value `{}`", self.value)?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// How many load errors are fetched and shown one by one; the rest are
+/// counted and summarised by column and reason.
+pub const LOAD_ERRORS_SHOWN: usize = 10;
+
+/// The rejected rows of one COPY: the first few in full, and a summary of all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadErrors {
+    /// The first [`LOAD_ERRORS_SHOWN`] rows, by line.
+    pub first: Vec<LoadError>,
+    /// How many rows were rejected in all.
+    pub total: i64,
+    /// `(column, reason, count)` over all of them, most frequent first
+    /// (at most [`LOAD_ERRORS_SHOWN`] groups).
+    pub by_reason: Vec<(String, String, i64)>,
+}
+
+impl LoadErrors {
+    /// Whether nothing was rejected.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0 && self.first.is_empty()
+    }
+}
+
+impl fmt::Display for LoadErrors {
+    /// The first errors, then — when there are more than shown — the summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.first {
+            writeln!(f, "  {e}")?;
+        }
+        let total = self.total.max(self.first.len() as i64);
+        if total > self.first.len() as i64 {
+            writeln!(
+                f,
+                "  … {} rejected rows in all, {} shown; by column and reason:",
+                total,
+                self.first.len()
+            )?;
+            for (column, reason, n) in &self.by_reason {
+                writeln!(f, "    {n:>8}  `{column}`: {reason}")?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -9,7 +9,7 @@
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
-use crate::engine::Rejected;
+use crate::error::Rejected;
 
 /// Clients for the emulated control plane.
 pub struct ControlPlane {

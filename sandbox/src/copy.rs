@@ -22,9 +22,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, BufReader};
 use tokio_postgres::Client;
 
-use crate::aws::allowed;
-use crate::engine::{Context, pg_message};
-use crate::pg::Target;
+use std::sync::atomic::AtomicBool;
+
+use crate::aws::{ControlPlane, allowed};
+use crate::pg::{Pg, Target, pg_message};
 use crate::translate::{Kind, Token, significant};
 
 /// How the data is laid out.
@@ -345,15 +346,33 @@ fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// What a `COPY` needs from the statement that runs it, and nothing more:
+/// the control plane (IAM, S3), PostgreSQL, where it runs, and whether it
+/// was cancelled.
+pub struct CopyContext<'a> {
+    /// The emulator's control plane, IAM and S3.
+    pub aws: &'a ControlPlane,
+    /// PostgreSQL.
+    pub pg: &'a Pg,
+    /// The cluster or workgroup the statement runs on.
+    pub target: &'a Target,
+    /// The database.
+    pub database: &'a str,
+    /// The database user the statement runs as, if the request named one.
+    pub db_user: Option<&'a str>,
+    /// Set when the statement is cancelled.
+    pub cancelled: &'a AtomicBool,
+}
+
 /// Runs the COPY; returns the number of rows loaded.
 pub async fn run(
-    ctx: &Context<'_>,
+    ctx: &CopyContext<'_>,
     client: &Client,
     tokens: &[Token],
     query_id: i64,
 ) -> Result<i64, String> {
     let spec = parse(tokens)?;
-    let aws = &ctx.engine.aws;
+    let aws = &ctx.aws;
     let qualified = match &spec.schema {
         Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&spec.table)),
         None => quote_ident(&spec.table),
@@ -371,12 +390,8 @@ pub async fn run(
         .map(|(_, name)| name.rsplit('/').next().unwrap_or(name).to_string())
         .ok_or_else(|| format!("ERROR: '{role}' is not an IAM role ARN"))?;
     let account = role.split(':').nth(4).unwrap_or("000000000000");
-    let db_user = ctx
-        .request
-        .db_user
-        .clone()
-        .unwrap_or_else(|| "awsuser".into());
-    let not_authorized = || match &ctx.request.target {
+    let db_user = ctx.db_user.unwrap_or("awsuser");
+    let not_authorized = || match &ctx.target {
         Target::Cluster(id) => format!(
             "ERROR: User arn:aws:redshift:{}:{account}:dbuser:{id}/{db_user} is not authorized to assume IAM Role {role}",
             aws.region
@@ -392,7 +407,7 @@ pub async fn run(
     {
         return Err(not_authorized());
     }
-    if let Target::Cluster(id) = &ctx.request.target {
+    if let Target::Cluster(id) = &ctx.target {
         let info = aws
             .check_cluster(id)
             .await
@@ -703,7 +718,7 @@ impl Loader<'_> {
         &mut self,
         reader: Box<dyn AsyncRead + Unpin + Send>,
         file: &str,
-        ctx: &Context<'_>,
+        ctx: &CopyContext<'_>,
         sink: &mut std::pin::Pin<Box<S>>,
     ) -> Result<(), String>
     where
@@ -732,7 +747,7 @@ impl Loader<'_> {
         &mut self,
         reader: &mut R,
         file: &str,
-        ctx: &Context<'_>,
+        ctx: &CopyContext<'_>,
         sink: &mut std::pin::Pin<Box<S>>,
     ) -> Result<(), String>
     where
@@ -829,7 +844,7 @@ impl Loader<'_> {
         &mut self,
         reader: &mut R,
         file: &str,
-        ctx: &Context<'_>,
+        ctx: &CopyContext<'_>,
         sink: &mut std::pin::Pin<Box<S>>,
     ) -> Result<(), String>
     where
@@ -1256,12 +1271,17 @@ fn parse_timestamp(t: &str, format: Option<&str>) -> Option<String> {
 /// Writes the rejected rows to `stl_load_errors` and `sys_load_error_detail`
 /// on a connection of their own: they must outlive the COPY's rollback, as
 /// they do in Redshift.
-async fn record_errors(ctx: &Context<'_>, query_id: i64, qualified: &str, errors: &[LoadError]) {
+async fn record_errors(
+    ctx: &CopyContext<'_>,
+    query_id: i64,
+    qualified: &str,
+    errors: &[LoadError],
+) {
     if errors.is_empty() {
         return;
     }
-    let db = ctx.request.target.pg_database(&ctx.request.database);
-    let client = match ctx.engine.pg.connect(&db).await {
+    let db = ctx.target.pg_database(ctx.database);
+    let client = match ctx.pg.connect(&db).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("cannot record load errors: {e}");
@@ -1288,7 +1308,7 @@ async fn record_errors(ctx: &Context<'_>, query_id: i64, qualified: &str, errors
             .execute(
                 "INSERT INTO sandbox_sys.sys_load_error_detail (user_id, query_id, transaction_id, session_id, database_name, table_id, start_time, file_name, line_number, column_name, column_type, column_length, position, error_code, error_message) \
                  VALUES (100, $1, 0, pg_backend_pid(), $2, $3::bigint::int, now(), $4, $5, $6, $7, $8, $9, $10, $11)",
-                &[&query_id, &ctx.request.database, &table_id, &e.file, &e.line, &e.column, &e.pg_type, &e.length, &e.position, &e.code, &e.reason],
+                &[&query_id, &ctx.database, &table_id, &e.file, &e.line, &e.column, &e.pg_type, &e.length, &e.position, &e.code, &e.reason],
             )
             .await;
         if let Err(err) = r1.and(r2) {

@@ -17,7 +17,8 @@ use tokio_postgres::{CancelToken, Client, NoTls};
 
 use crate::aws::ControlPlane;
 use crate::copy;
-use crate::pg::{Cell, Pg, Target, TextParam, type_name};
+pub use crate::error::Rejected;
+use crate::pg::{Cell, Pg, Target, TextParam, pg_message, type_name};
 use crate::translate::{self, Kind};
 
 /// The largest result kept, as the real service caps results at 100 MB.
@@ -157,20 +158,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-/// Why a statement could not be accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum Rejected {
-    /// The request is wrong (`ValidationException`).
-    #[error("{0}")]
-    Validation(String),
-    /// No such statement (`ResourceNotFoundException`).
-    #[error("{0}")]
-    NotFound(String),
-    /// The sandbox or its back ends failed (`InternalServerException`).
-    #[error("{0}")]
-    Internal(String),
 }
 
 struct Running {
@@ -576,14 +563,6 @@ pub struct Context<'a> {
     pub statement_id: &'a str,
 }
 
-/// `ERROR: <message>` as Redshift reports a failed statement.
-pub fn pg_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("ERROR: {}", db.message()),
-        None => format!("ERROR: {e}"),
-    }
-}
-
 /// Runs one SQL statement; returns rows affected (or returned) and the rows.
 async fn execute_one(
     ctx: &Context<'_>,
@@ -598,7 +577,15 @@ async fn execute_one(
         .map(|t| t.text.to_ascii_lowercase())
         .unwrap_or_default();
     if first == "copy" {
-        return copy::run(ctx, client, &tokens, query_id)
+        let copy_ctx = copy::CopyContext {
+            aws: &ctx.engine.aws,
+            pg: &ctx.engine.pg,
+            target: &ctx.request.target,
+            database: &ctx.request.database,
+            db_user: ctx.request.db_user.as_deref(),
+            cancelled: ctx.cancelled,
+        };
+        return copy::run(&copy_ctx, client, &tokens, query_id)
             .await
             .map(|n| (n, None));
     }

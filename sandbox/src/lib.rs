@@ -20,11 +20,16 @@
 //! - [`aws`]: the cluster, the role's policies and the data, read from the
 //!   emulator; a small IAM policy evaluator.
 //! - [`pg`]: one PostgreSQL database per cluster and database; values in
-//!   and out.
+//!   and out, and PostgreSQL's errors worded as Redshift words them.
+//! - [`error`]: why a request was refused (a leaf: it imports nothing).
+//!
+//! No module imports one that imports it back: `engine` runs `copy`, which
+//! gets a [`copy::CopyContext`] of what it uses rather than the engine.
 
 pub mod api;
 pub mod aws;
 pub mod copy;
 pub mod engine;
+pub mod error;
 pub mod pg;
 pub mod translate;

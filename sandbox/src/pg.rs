@@ -315,3 +315,11 @@ impl<'a> FromSql<'a> for Cell {
 pub fn type_name(ty: &Type) -> String {
     ty.name().to_string()
 }
+
+/// `ERROR: <message>` as Redshift reports a failed statement.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("ERROR: {}", db.message()),
+        None => format!("ERROR: {e}"),
+    }
+}
