@@ -23,7 +23,7 @@ port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 "$port" --directory book/build >/dev/null 2>&1 &
 server=$!
 profile=$(mktemp -d)
-trap 'stop_pid "$server" "the book server" 2>/dev/null; rm -rf "$profile"' EXIT
+trap 'stop_pid "$server" "the book server" 2>/dev/null; rm -rf "$profile" book/build/.check.html' EXIT
 wait_http "http://127.0.0.1:$port/" 10 || die "the book server did not start"
 
 # A page that loads one chapter in a frame, waits for its scripts, then
@@ -97,4 +97,3 @@ if problems:
     sys.exit("the book check failed:\n" + "\n".join(problems))
 print(f"all {len(pages)} pages loaded in Chromium; {hidden_total} hidden lines, none shown")
 PY
-rm -f book/build/.check.html

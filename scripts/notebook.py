@@ -55,7 +55,7 @@ FIRST_CELL = """\
 :preserve_vars_on_panic 1
 :dep s3-to-redshift = { path = ".." }
 // The SDK crates, at the versions the library uses.
-use s3_to_redshift::{aws_config, aws_sdk_iam, aws_sdk_redshift, aws_sdk_redshiftdata, aws_sdk_sts};
+use s3_to_redshift::{aws_config, aws_sdk_iam, aws_sdk_redshift, aws_sdk_redshiftdata, aws_sdk_s3, aws_sdk_sts};
 use s3_to_redshift::{serde_json, tokio, tracing};
 // The library's step functions, which the cells below redefine or call.
 use s3_to_redshift::{aws::*, cluster::*, config::*, iam::*, load::*, report::*, warehouse::*};

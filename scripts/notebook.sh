@@ -46,7 +46,11 @@ jupyter nbconvert --to notebook --execute \
   --output-dir "$work" --output executed "$ROOT/notebooks/.run.ipynb"
 end=$(date +%s)
 rm -f "$ROOT/notebooks/.run.ipynb"
-python3 scripts/notebook.py check-run "$work/executed.ipynb"
+if ! python3 scripts/notebook.py check-run "$work/executed.ipynb"; then
+  kept="${TMPDIR:-/tmp}/s3-to-redshift-notebook-failed.ipynb"
+  cp "$work/executed.ipynb" "$kept"
+  die "the executed notebook, with every cell's output, is in $kept"
+fi
 python3 - "$work/executed.ipynb" "$((end - start))" <<'PY'
 import json, sys
 from datetime import datetime

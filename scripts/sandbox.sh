@@ -30,6 +30,15 @@ use_dir() {
   if [ -f "$RUN_DIR/emulator" ]; then emulator=$(cat "$RUN_DIR/emulator"); fi
 }
 
+# any_alive DIR: whether a process recorded in DIR's pid files still runs.
+any_alive() {
+  local pid
+  for pid in $(cat "$1"/*.pid 2>/dev/null); do
+    kill -0 "$pid" 2>/dev/null && return 0
+  done
+  return 1
+}
+
 # The stack S2R_STACK_DIR names, or else the only one there is.
 find_stack() {
   if [ -n "${S2R_STACK_DIR:-}" ]; then
@@ -37,8 +46,18 @@ find_stack() {
     use_dir "$S2R_STACK_DIR"
     return
   fi
-  local stacks=("$RUN_BASE"/stack.*)
-  [ -e "${stacks[0]}" ] || return 1
+  local stacks=() dir
+  for dir in "$RUN_BASE"/stack.*; do
+    [ -d "$dir" ] || continue
+    # A folder whose processes are all gone is what a crash left: not a stack.
+    if any_alive "$dir"; then
+      stacks+=("$dir")
+    else
+      log "removing $dir: none of its processes is running"
+      rm -rf "$dir"
+    fi
+  done
+  [ "${#stacks[@]}" -gt 0 ] || return 1
   if [ "${#stacks[@]}" -gt 1 ]; then
     die "${#stacks[@]} stacks are running (${stacks[*]}); name one: S2R_STACK_DIR=<folder> scripts/sandbox.sh $1"
   fi
@@ -142,8 +161,11 @@ case "${1:-}" in
     else
       use_dir "$(mktemp -d "$RUN_BASE/stack.XXXXXX")"
       echo "$emulator" >"$RUN_DIR/emulator"
+      # A start that fails half-way stops what it had started.
+      trap 'log "the stack did not start; stopping what had started"; stop >/dev/null 2>&1 || true; rm -rf "$RUN_DIR"' EXIT
     fi
     start
+    trap - EXIT
     ;;
   stop)
     if find_stack stop; then

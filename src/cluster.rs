@@ -204,9 +204,9 @@ pub async fn create_cluster(
                     .value(MANAGED_BY_VALUE)
                     .build(),
             );
-        // The API wants NumberOfNodes for multi-node clusters and rejects it
-        // for single-node ones; the classic tutorial never passed it, so its
-        // multi-node clusters failed.
+        // NumberOfNodes is required for a multi-node cluster; a single-node
+        // one needs none (it defaults to 1). Scripts that never pass it fail
+        // as soon as someone asks for more than one node.
         if settings.cluster_type == ClusterType::MultiNode {
             req = req.number_of_nodes(settings.num_nodes as i32);
         }

@@ -28,11 +28,15 @@ pub const ON_AWS: &str = "S3_TO_REDSHIFT_TUTORIAL_ON_AWS";
 
 /// The services the tutorial calls, with the environment variables that
 /// point each at an endpoint (the SDK's standard ones).
-const SERVICES: [(&str, &str); 5] = [
+const SERVICES: [(&str, &str); 6] = [
     ("IAM", "AWS_ENDPOINT_URL_IAM"),
     ("S3", "AWS_ENDPOINT_URL_S3"),
     ("STS", "AWS_ENDPOINT_URL_STS"),
     ("Redshift", "AWS_ENDPOINT_URL_REDSHIFT"),
+    (
+        "Redshift Serverless",
+        "AWS_ENDPOINT_URL_REDSHIFT_SERVERLESS",
+    ),
     ("Redshift Data API", "AWS_ENDPOINT_URL_REDSHIFT_DATA"),
 ];
 
@@ -79,15 +83,23 @@ impl std::fmt::Display for Destination {
     }
 }
 
-/// Whether `url`'s host is this machine.
+/// Whether `url`'s host is this machine: `localhost`, or a loopback IP
+/// address (not a name that merely starts with `127.`, and not a real host
+/// behind `127.0.0.1@` user information).
 fn is_loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.split(':').next().unwrap_or_default(),
     };
-    host == "localhost" || host == "::1" || host.starts_with("127.")
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where the tutorial would send its requests, from the environment as
@@ -102,7 +114,8 @@ fn is_loopback(url: &str) -> bool {
 /// assert!(destination_from(none).unwrap_err().to_string().contains("S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1"));
 /// ```
 pub fn destination_from(env: impl Fn(&str) -> Option<String>) -> Result<Destination> {
-    let ignored = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v == "true");
+    let ignored = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let global = env("AWS_ENDPOINT_URL");
     let mut local = Vec::new();
     let mut remote = Vec::new();
@@ -140,6 +153,27 @@ pub fn destination_from(env: impl Fn(&str) -> Option<String>) -> Result<Destinat
 /// [`destination_from`] the process's environment.
 pub fn destination() -> Result<Destination> {
     destination_from(|k| std::env::var(k).ok())
+}
+
+/// [`destination_from`], for the book's examples: the local stack only,
+/// opted in or not. Each chapter's example makes resources of its own (ten
+/// clusters in all) with a stand-in password written in this repository:
+/// fine on an emulator, never in a real account. A reader who opted in runs
+/// the notebook or `examples/own-project`, which make one of each.
+pub fn book_destination_from(env: impl Fn(&str) -> Option<String>) -> Result<Destination> {
+    match destination_from(env)? {
+        Destination::Aws => Err(crate::Error::Refused {
+            action: "run",
+            kind: "the book's examples on",
+            name: "AWS".into(),
+            reason: format!(
+                "they make a cluster per chapter with a stand-in password, so they run on the \
+                 local stack only, even with {ON_AWS}=1; on AWS, run the notebook or \
+                 examples/own-project, which make one of each"
+            ),
+        }),
+        local => Ok(local),
+    }
 }
 
 /// A path relative to the repository root, wherever the test runs from.
@@ -180,10 +214,10 @@ pub fn resource_name(chapter: &str) -> String {
 /// `examples/pipeline.cfg` with every `s3-to-redshift-demo` name replaced by
 /// [`resource_name`]`(chapter)`, so that chapters do not share resources.
 ///
-/// Refuses (see [`destination`]) unless the requests the chapter goes on to
-/// send would reach the local stack, or the reader opted in to AWS.
+/// Refuses (see [`book_destination_from`]) unless the requests the chapter
+/// goes on to send would reach the local stack.
 pub fn config(chapter: &str) -> Result<Config> {
-    destination()?;
+    book_destination_from(|k| std::env::var(k).ok())?;
     let _ = CHAPTER.set(chapter.to_string());
     let file = path("examples/pipeline.cfg");
     let text =
@@ -197,7 +231,7 @@ pub fn config(chapter: &str) -> Result<Config> {
 
 /// [`config`] with some values changed: `(section, key, value)`.
 pub fn config_with(chapter: &str, overrides: &[(&str, &str, &str)]) -> Result<Config> {
-    destination()?;
+    book_destination_from(|k| std::env::var(k).ok())?;
     let _ = CHAPTER.set(chapter.to_string());
     let file = path("examples/pipeline.cfg");
     let text =
@@ -279,6 +313,7 @@ pub async fn start(chapter: &str) -> Result<(Config, crate::aws::Clients)> {
     Ok((cfg, clients))
 }
 
+#[cfg(feature = "book-record")]
 /// Replaces what changes from run to run by a fixed placeholder: statement
 /// ids (UUIDs) become `<statement-id>`, times of loads `<time> UTC`, the
 /// 12-character id in a cluster's endpoint (`name.abc123def456.us-east-1.redshift…`)
@@ -354,6 +389,7 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+#[cfg(feature = "book-record")]
 /// Records what a book example printed, so the book shows real output.
 ///
 /// The book includes `book/src/generated/<key>.txt` after each example that
@@ -460,7 +496,7 @@ pub fn notebook_start() -> Result<Destination> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Destination, destination_from};
+    use super::{Destination, book_destination_from, destination_from};
 
     #[test]
     fn only_loopback_endpoints_count_as_local() {
@@ -485,7 +521,7 @@ mod tests {
         assert!(
             local
                 .to_string()
-                .starts_with("the local stack (IAM, S3, STS, Redshift at")
+                .starts_with("the local stack (IAM, S3, STS, Redshift, Redshift Serverless at")
         );
         assert!(matches!(
             destination_from(env(&[("AWS_ENDPOINT_URL", "http://[::1]:5000")])),
@@ -499,11 +535,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("STS, Redshift, Redshift Data API would reach a real AWS account"),
+            err.contains("STS, Redshift, Redshift Serverless, Redshift Data API would reach a real AWS account"),
             "{err}"
         );
         assert!(err.contains("S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1"), "{err}");
-        // A host that merely starts with "localhost" is not loopback.
+        // A host that merely starts with "localhost" or "127." is not
+        // loopback, nor a real host behind loopback-looking user information.
+        assert!(destination_from(env(&[("AWS_ENDPOINT_URL", "http://127.example.com")])).is_err());
+        assert!(
+            destination_from(env(&[(
+                "AWS_ENDPOINT_URL",
+                "http://127.0.0.1@example.com/"
+            )]))
+            .is_err()
+        );
+        assert!(matches!(
+            destination_from(env(&[("AWS_ENDPOINT_URL", "http://127.0.0.2:9000")])),
+            Ok(Destination::Local(_))
+        ));
         assert!(
             destination_from(env(&[(
                 "AWS_ENDPOINT_URL",
@@ -528,6 +577,7 @@ mod tests {
         assert!(destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "0")])).is_err());
         assert!(destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "")])).is_err());
     }
+    #[cfg(feature = "book-record")]
     #[test]
     fn run_specific_parts_are_normalised() {
         assert_eq!(

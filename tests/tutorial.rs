@@ -35,7 +35,7 @@ fn child() {
             "{text}"
         );
         assert!(
-            text.contains("Redshift, Redshift Data API would reach a real AWS account"),
+            text.contains("Redshift Data API would reach a real AWS account"),
             "{text}"
         );
         assert_eq!(err.exit_code(), 3);

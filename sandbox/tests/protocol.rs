@@ -134,13 +134,30 @@ async fn ok(
 async fn a_statement_goes_through_its_life_cycle() {
     let s = stack().await;
     let c = cluster(&s, None).await;
+    ok(&s, &c, "CREATE TABLE gate (n INTEGER)").await;
+    // The test holds a lock on `gate` in PostgreSQL itself, so the statement
+    // cannot end before the test lets it: its early status is known, not
+    // raced against a sleep.
+    let pg = std::env::var("S2R_SANDBOX_POSTGRES")
+        .expect("S2R_SANDBOX_POSTGRES is not set: run the tests with scripts/test.sh");
+    let db = redshift_sandbox::pg::Target::Cluster(c.clone()).pg_database("dev");
+    let (mut holder, conn) =
+        tokio_postgres::connect(&format!("{pg} dbname={db}"), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the sandbox's PostgreSQL");
+    tokio::spawn(conn);
+    let lock = holder.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
     let out = s
         .data
         .execute_statement()
         .cluster_identifier(&c)
         .database("dev")
         .db_user("awsuser")
-        .sql("SELECT pg_sleep(0.5), 1")
+        .sql("SELECT (SELECT COUNT(*) FROM gate), 1")
         .send()
         .await
         .unwrap();
@@ -150,11 +167,14 @@ async fn a_statement_goes_through_its_life_cycle() {
     assert!(
         matches!(
             early.status(),
-            Some(StatusString::Submitted | StatusString::Started)
+            Some(StatusString::Submitted | StatusString::Picked | StatusString::Started)
         ),
         "ExecuteStatement returns before the SQL ends: {:?}",
         early.status()
     );
+    // Held for at least half a second: the duration below cannot be less.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    lock.commit().await.unwrap();
     let done = wait(&s, &id).await;
     assert_eq!(done.status(), Some(&StatusString::Finished));
     assert_eq!(done.result_rows(), 1);
@@ -682,6 +702,9 @@ async fn run_to_end(
     data: &Client,
     id: &str,
 ) -> aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput {
+    // A deadline, so that a statement that never ends fails the test with
+    // its last state instead of hanging the suite.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let mut delay = Duration::from_millis(20);
     loop {
         let d = data.describe_statement().id(id).send().await.unwrap();
@@ -691,6 +714,11 @@ async fn run_to_end(
         ) {
             return d;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "statement {id} still {:?} after 120 s",
+            d.status()
+        );
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(250));
     }

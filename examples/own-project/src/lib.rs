@@ -17,9 +17,37 @@ use serde_json::json;
 /// Any error, with its message: this program only reports them.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// Whether every service this program calls is reached on this machine:
+/// the service's own `AWS_ENDPOINT_URL_<SERVICE>`, or else `AWS_ENDPOINT_URL`,
+/// names `localhost` or a loopback address (as `env` reads the environment).
+pub fn all_local(env: impl Fn(&str) -> Option<String>) -> bool {
+    let ignored = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let global = env("AWS_ENDPOINT_URL");
+    !ignored
+        && ["IAM", "STS", "REDSHIFT", "REDSHIFT_DATA"]
+            .iter()
+            .all(|service| {
+                let url = env(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| global.clone());
+                url.is_some_and(|url| {
+                    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                    let host = match authority.strip_prefix('[') {
+                        Some(v6) => v6.split(']').next().unwrap_or_default(),
+                        None => authority.split(':').next().unwrap_or_default(),
+                    };
+                    host.eq_ignore_ascii_case("localhost")
+                        || host
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                })
+            })
+}
+
 /// What the program needs from the `.cfg` file (the book's
 /// `examples/pipeline.cfg` has all of it).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     /// `[AWS] REGION`.
     pub region: String,
@@ -51,6 +79,20 @@ pub struct Settings {
     pub columns: Vec<(String, String)>,
     /// `[LOAD] IGNORE_HEADER`.
     pub ignore_header: u32,
+}
+
+// By hand, so that the password never reaches a log or a `{:?}`.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("region", &self.region)
+            .field("role_name", &self.role_name)
+            .field("cluster_id", &self.cluster_id)
+            .field("password", &"(hidden)")
+            .field("source", &format!("s3://{}/{}", self.bucket, self.key))
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -242,16 +284,37 @@ async fn create_cluster(c: &Clients, s: &Settings, role_arn: &str) -> Result<(),
         .publicly_accessible(false)
         .encrypted(true)
         .iam_roles(role_arn);
-    // Required for multi-node clusters, refused for single-node ones.
+    // Required for multi-node clusters; a single node needs none.
     if s.cluster_type == "multi-node" {
         req = req.number_of_nodes(s.num_nodes);
     }
-    req.send().await?;
-    Ok(())
+    // A role made seconds ago may not be visible to Redshift yet: it then
+    // answers InvalidParameterValue about the role. Try again for a while,
+    // a little longer each time, rather than sleeping on every run.
+    let mut delay = Duration::from_secs(2);
+    loop {
+        match req.clone().send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let about_the_role = e.as_service_error().is_some_and(|se| {
+                    use aws_sdk_redshift::error::ProvideErrorMetadata;
+                    se.code() == Some("InvalidParameterValue")
+                        && se
+                            .message()
+                            .is_some_and(|m| m.to_lowercase().contains("role"))
+                });
+                if !about_the_role || delay > Duration::from_secs(64) {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
 }
 
-/// Step 3, continued: polls until the cluster is `available`, at most
-/// `timeout`. Returns its endpoint.
+/// Step 3, continued: polls until the cluster is `available` and its role
+/// `in-sync`, at most `timeout`. Returns its endpoint.
 async fn wait_for_cluster(c: &Clients, id: &str, timeout: Duration) -> Result<String, Error> {
     let start = Instant::now();
     loop {
@@ -266,7 +329,12 @@ async fn wait_for_cluster(c: &Clients, id: &str, timeout: Duration) -> Result<St
             .first()
             .ok_or("DescribeClusters returned no cluster")?;
         let status = cluster.cluster_status().unwrap_or("unknown");
-        if status == "available" {
+        // COPY needs the role in place too, not only the cluster.
+        let role_ready = cluster
+            .iam_roles()
+            .iter()
+            .all(|r| r.apply_status() == Some("in-sync"));
+        if status == "available" && role_ready {
             let e = cluster
                 .endpoint()
                 .ok_or("an available cluster has an endpoint")?;
@@ -279,7 +347,7 @@ async fn wait_for_cluster(c: &Clients, id: &str, timeout: Duration) -> Result<St
         if start.elapsed() > timeout {
             return Err(format!("cluster {id} still {status} after {timeout:?}").into());
         }
-        println!("   cluster {id}: {status}");
+        println!("   cluster {id}: {status}, role in sync: {role_ready}");
         tokio::time::sleep(Duration::from_secs(15)).await;
     }
 }
@@ -305,6 +373,7 @@ async fn run_sql(
         .id
         .ok_or("BatchExecuteStatement returned no id")?;
     let mut delay = Duration::from_millis(50);
+    let deadline = Instant::now() + Duration::from_secs(900);
     loop {
         let d = c.data.describe_statement().id(&id).send().await?;
         match d.status() {
@@ -315,6 +384,11 @@ async fn run_sql(
                 );
             }
             _ => {}
+        }
+        if Instant::now() > deadline {
+            // Do not leave it running unseen.
+            c.data.cancel_statement().id(&id).send().await?;
+            return Err(format!("{sqls:?} still running after 15 minutes; cancelled").into());
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));

@@ -9,15 +9,13 @@ async fn main() {
     let path = path.map_or("examples/pipeline.cfg", String::as_str);
     let teardown = args.iter().any(|a| a == "--teardown");
     // A cluster is billed by the hour: run against a real account only when
-    // asked to. The local stack sets AWS_ENDPOINT_URL to this machine.
-    let local = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| {
-        url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")
-    });
+    // asked to. The local stack points every service at this machine.
     let opted_in = std::env::var("S3_TO_REDSHIFT_TUTORIAL_ON_AWS").is_ok_and(|v| v == "1");
-    if !local && !opted_in {
+    if !opted_in && !own_project::all_local(|k| std::env::var(k).ok()) {
         eprintln!(
-            "error: AWS_ENDPOINT_URL is not the local stack, so this would create billed \
-             resources in a real AWS account; set S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1 to do that"
+            "error: some service this program calls is not on this machine (AWS_ENDPOINT_URL), \
+             so it would create billed resources in a real AWS account; set \
+             S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1 to do that"
         );
         std::process::exit(3);
     }

@@ -7,9 +7,9 @@ use std::process::Command;
 
 #[test]
 fn a_real_account_is_refused_unless_asked_and_nothing_is_sent() {
-    // A listener stands in for every service the program would call, through
-    // the service-specific endpoint variables the SDK reads; only the global
-    // AWS_ENDPOINT_URL (what the local stack sets) is missing.
+    // A listener stands in for three of the services the program calls,
+    // through the service-specific endpoint variables the SDK reads; the
+    // Data API and the global AWS_ENDPOINT_URL are left to AWS's endpoints.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -20,10 +20,19 @@ fn a_real_account_is_refused_unless_asked_and_nothing_is_sent() {
         .env("S3_TO_REDSHIFT_DB_PASSWORD", "Local-Passw0rd")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing");
-    for service in ["IAM", "STS", "REDSHIFT", "REDSHIFT_DATA"] {
+    cmd.env_remove("AWS_ENDPOINT_URL_REDSHIFT_DATA");
+    for service in ["IAM", "STS", "REDSHIFT"] {
         cmd.env(format!("AWS_ENDPOINT_URL_{service}"), &url);
     }
     let out = cmd.output().unwrap();
+    // And a name that only looks local does not count.
+    let fake = Command::new(env!("CARGO_BIN_EXE_own-project"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("AWS_ENDPOINT_URL", "http://localhost.example.com")
+        .env_remove("S3_TO_REDSHIFT_TUTORIAL_ON_AWS")
+        .output()
+        .unwrap();
+    assert_eq!(fake.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
