@@ -27,6 +27,8 @@ A block whose hidden lines say `// Not in the notebook` stays in the book.
 Usage:
   notebook.py generate            write the notebook (no outputs)
   notebook.py check-current NB    fail if NB's cells differ from the book
+  notebook.py twice NB OUT        write NB with every code cell run twice
+                                  in a row (each cell must be safe to re-run)
   notebook.py check-run NB        fail if an executed NB shows an error
 """
 
@@ -309,6 +311,17 @@ def main():
         if sources(committed) != sources(build()):
             sys.exit(f"{sys.argv[2]} is out of date with the book: run scripts/notebook.sh --update and commit it")
         print("the notebook matches the book")
+    elif cmd == "twice":
+        nb = json.loads(Path(sys.argv[2]).read_text())
+        cells = []
+        for cell in nb["cells"]:
+            cells.append(cell)
+            if cell["cell_type"] == "code":
+                again = json.loads(json.dumps(cell))
+                again["id"] = cell["id"] + "-again"
+                cells.append(again)
+        nb["cells"] = cells
+        Path(sys.argv[3]).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     elif cmd == "check-run":
         check_run(sys.argv[2])
     else:

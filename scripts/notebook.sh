@@ -2,7 +2,8 @@
 # The notebook: generated from the book, executed top to bottom with the
 # evcxr Rust kernel against the local stack, and checked.
 #   scripts/notebook.sh            check: the committed notebook matches the
-#                                  book, and a fresh run of it has no error
+#                                  book, and a fresh run of it, every cell
+#                                  twice in a row, has no error
 #   scripts/notebook.sh --update   regenerate, run, and write the notebook
 #                                  with its outputs into notebooks/
 set -euo pipefail
@@ -31,7 +32,13 @@ if [ "${1:-}" = --update ]; then
 else
   python3 scripts/notebook.py check-current "$committed"
 fi
-cp "$committed" "$work/run.ipynb"
+if [ "${1:-}" = --update ]; then
+  cp "$committed" "$work/run.ipynb"
+else
+  # The check runs every cell twice in a row: running a cell again (after
+  # an edit, or by mistake) must work as well as the first time.
+  python3 scripts/notebook.py twice "$committed" "$work/run.ipynb"
+fi
 # The kernel must run from notebooks/ so that `:dep { path = ".." }` and the
 # examples' relative paths resolve as they do for a reader.
 cp "$work/run.ipynb" "$ROOT/notebooks/.run.ipynb"

@@ -323,3 +323,82 @@ fn the_step_chapters_show_each_sdk_call_from_compiled_code() {
     assert!(shown.contains("is_entity_already_exists_exception()"));
     assert!(shown.contains("is_cluster_not_found_fault()"));
 }
+
+/// The committed notebook is one run: no cell renames the config for a
+/// chapter (so one role, one policy, one cluster throughout), no recorded
+/// output is pasted into its prose (each output appears once, live), and
+/// every link leads somewhere that exists.
+#[test]
+fn the_notebook_is_one_run_with_each_output_once_and_no_broken_link() {
+    let text = std::fs::read_to_string("notebooks/s3-to-redshift.ipynb").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cells = doc["cells"].as_array().unwrap();
+    let source = |c: &serde_json::Value| match &c["source"] {
+        serde_json::Value::String(s) => s.clone(),
+        v => v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect(),
+    };
+    let code: Vec<String> = cells
+        .iter()
+        .filter(|c| c["cell_type"] == "code")
+        .map(source)
+        .collect();
+    let prose: Vec<String> = cells
+        .iter()
+        .filter(|c| c["cell_type"] == "markdown")
+        .map(source)
+        .collect();
+    assert!(code.len() > 20, "{} code cells", code.len());
+    for cell in &code {
+        for per_chapter in [
+            "tutorial::config",
+            "tutorial::start",
+            "tutorial::ready",
+            "resource_name",
+        ] {
+            assert!(
+                !cell.contains(per_chapter),
+                "a cell uses {per_chapter}:\n{cell}"
+            );
+        }
+    }
+    // One config, loaded once; the teardown is the last code cell.
+    assert_eq!(
+        code.iter().filter(|c| c.contains("Config::load(")).count(),
+        1
+    );
+    assert!(
+        code.last().unwrap().contains("delete_cluster("),
+        "the last cell tears down"
+    );
+    for entry in std::fs::read_dir("book/src/generated").unwrap() {
+        let recorded = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let first = recorded.lines().next().unwrap_or_default();
+        if first.len() > 30 {
+            for p in &prose {
+                assert!(
+                    !p.contains(first),
+                    "a recorded output is pasted into the prose: {first}"
+                );
+            }
+        }
+    }
+    for p in &prose {
+        assert!(!p.contains("{{#"), "an include is left in the prose");
+        for part in p.split("](").skip(1) {
+            let target = part.split(')').next().unwrap();
+            if target.starts_with("http") || target.starts_with('#') {
+                continue;
+            }
+            let file = target.split('#').next().unwrap();
+            assert!(
+                Path::new("notebooks").join(file).exists(),
+                "the notebook links to {target}, which does not exist"
+            );
+        }
+    }
+}
