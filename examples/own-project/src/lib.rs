@@ -257,20 +257,31 @@ async fn attach_read_policy(c: &Clients, s: &Settings) -> Result<String, Error> 
     Ok(arn)
 }
 
-/// Step 3: the cluster, unless it exists.
-async fn create_cluster(c: &Clients, s: &Settings, role_arn: &str) -> Result<(), Error> {
+/// Whether cluster `id` exists: only `ClusterNotFound` means it does not;
+/// any other error is an error.
+async fn cluster_exists(c: &Clients, id: &str) -> Result<bool, Error> {
     match c
         .redshift
         .describe_clusters()
-        .cluster_identifier(&s.cluster_id)
+        .cluster_identifier(id)
         .send()
         .await
     {
-        Ok(_) => return Ok(()),
+        Ok(_) => Ok(true),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_cluster_not_found_fault()) => {}
-        Err(e) => return Err(e.into()),
+                .is_some_and(|e| e.is_cluster_not_found_fault()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Step 3: the cluster, unless it exists.
+async fn create_cluster(c: &Clients, s: &Settings, role_arn: &str) -> Result<(), Error> {
+    if cluster_exists(c, &s.cluster_id).await? {
+        return Ok(());
     }
     let mut req = c
         .redshift
@@ -420,26 +431,11 @@ async fn delete_all(c: &Clients, s: &Settings, policy_arn: &str) -> Result<(), E
         .send()
         .await?;
     let start = Instant::now();
-    loop {
-        match c
-            .redshift
-            .describe_clusters()
-            .cluster_identifier(&s.cluster_id)
-            .send()
-            .await
-        {
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_cluster_not_found_fault()) =>
-            {
-                break;
-            }
-            Err(e) => return Err(e.into()),
-            Ok(_) if start.elapsed() > Duration::from_secs(1800) => {
-                return Err(format!("cluster {} not gone after 30 minutes", s.cluster_id).into());
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_secs(15)).await,
+    while cluster_exists(c, &s.cluster_id).await? {
+        if start.elapsed() > Duration::from_secs(1800) {
+            return Err(format!("cluster {} not gone after 30 minutes", s.cluster_id).into());
         }
+        tokio::time::sleep(Duration::from_secs(15)).await;
     }
     // IAM refuses to delete an attached policy, or a role with policies.
     c.iam
