@@ -563,10 +563,19 @@ mod tests {
         assert!(
             destination_from(env(&[
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"),
             ]))
             .is_err()
         );
+        // The book's examples never run on AWS, opted in or not.
+        let err = book_destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("local stack only"), "{err}");
+        assert!(matches!(
+            book_destination_from(env(&[("AWS_ENDPOINT_URL", "http://localhost:5000")])),
+            Ok(Destination::Local(_))
+        ));
         assert_eq!(
             destination_from(env(&[("S3_TO_REDSHIFT_TUTORIAL_ON_AWS", "1")])).unwrap(),
             Destination::Aws
