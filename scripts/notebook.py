@@ -35,6 +35,7 @@ Usage:
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +110,10 @@ def listing_cell(target):
     first = next(l for l in code.splitlines() if not l.lstrip().startswith("///"))
     rel = path.relative_to(ROOT)
     if first.startswith(" "):
-        return ("markdown", f"From `{rel}` (the next cell runs it):\n\n```rust\n{code}\n```")
+        # A method: a cell cannot define one for the library's type, so the
+        # code is shown; the cells call the library's own.
+        return ("markdown", f"From `{rel}`, the method the cells call:\n\n"
+                f"```rust\n{textwrap.dedent(code)}\n```")
     code = code.replace("crate::", "s3_to_redshift::")
     head = (f"// From {rel}: edit this cell and run it again to change the step;\n"
             f"// the cells below call this function.\n")
