@@ -3,6 +3,8 @@
 
 mod common;
 
+use s3_to_redshift::Error;
+
 use std::process::{Command, Output, Stdio};
 
 use common::{Names, config_text};
@@ -115,6 +117,80 @@ fn up_status_and_down_print_one_line_per_step() {
     assert_eq!(text(&out).0.matches("absent").count(), 3);
 }
 
+/// One error of every kind, with the words the help and the README use for
+/// its exit code. The `match` has no wildcard: a new kind of error does not
+/// compile here until its code is documented.
+fn every_error_kind() -> Vec<(s3_to_redshift::Error, &'static str)> {
+    use s3_to_redshift::error::ConfigError;
+    let s = |t: &str| t.to_string();
+    let errors = vec![
+        Error::Config(ConfigError::Syntax {
+            path: "x.cfg".into(),
+            message: s("bad"),
+        }),
+        Error::Refused {
+            action: "delete",
+            kind: "cluster",
+            name: s("c"),
+            reason: s("not ours"),
+        },
+        Error::Aws {
+            service: "IAM",
+            operation: "GetRole",
+            resource: s("r"),
+            code: None,
+            message: s("m"),
+        },
+        Error::Timeout {
+            what: s("w"),
+            waited: std::time::Duration::from_secs(1),
+            last_state: s("creating"),
+            hint: s("h"),
+        },
+        Error::ClusterFailed {
+            identifier: s("c"),
+            status: s("paused"),
+            hint: s("h"),
+        },
+        Error::StatementFailed {
+            id: s("i"),
+            sql: s("q"),
+            message: s("m"),
+            query_id: 0,
+            load_errors: Default::default(),
+        },
+        Error::StatementAborted {
+            id: s("i"),
+            sql: s("q"),
+        },
+        Error::Source {
+            uri: s("s3://b/k"),
+            reason: s("none"),
+        },
+        Error::Verification {
+            table: s("t"),
+            reason: s("r"),
+        },
+    ];
+    errors
+        .into_iter()
+        .map(|e| {
+            let words = match &e {
+                Error::Config(_) => "bad command line or config file",
+                Error::Refused { .. } => "refused",
+                Error::Aws { .. } | Error::Source { .. } | Error::ClusterFailed { .. } => {
+                    "AWS error"
+                }
+                Error::Timeout { .. } => "timed out",
+                Error::StatementFailed { .. }
+                | Error::StatementAborted { .. }
+                | Error::Verification { .. } => "SQL failed",
+            };
+            (e, words)
+        })
+        .collect()
+}
+
 #[test]
 fn help_documents_the_exit_codes() {
     let out = Command::new(env!("CARGO_BIN_EXE_s3-to-redshift"))
@@ -122,15 +198,20 @@ fn help_documents_the_exit_codes() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for code in [
-        "0  success",
-        "2  bad command line",
-        "3  refused",
-        "4  AWS error",
-        "5  timed out",
-        "6  SQL failed",
-    ] {
-        assert!(stdout.contains(code), "{stdout}");
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    assert!(stdout.contains("  0  success"), "{stdout}");
+    // Each kind of error's code, from the error itself, is in the help and
+    // in the README's table with the same meaning.
+    for (error, words) in every_error_kind() {
+        let code = error.exit_code();
+        assert!(
+            stdout.contains(&format!("  {code}  {words}")),
+            "--help does not document exit code {code} ({words}) of {error:?}:\n{stdout}"
+        );
+        assert!(
+            readme.contains(&format!("| {code} | {words}")),
+            "the README does not document exit code {code} ({words})"
+        );
     }
 }
 

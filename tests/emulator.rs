@@ -277,10 +277,18 @@ async fn replace_recreates_what_this_tool_created() {
     let names = Names::new("repl");
     let p = pipeline(&names, &[]).await;
     p.up(false, &Quiet).await.expect("up");
-    let before = iam::inspect_role(&p.clients.iam, &names.role)
-        .await
-        .unwrap()
-        .unwrap();
+    // IAM gives every role a unique id (`AROA…`), kept for its life and new
+    // when a role of the same name is created again: the proof of a replace
+    // that does not rest on the tool's own report.
+    let role_id = |p: &s3_to_redshift::Pipeline| {
+        let iam = p.clients.iam.clone();
+        let name = names.role.clone();
+        async move {
+            let out = iam.get_role().role_name(name).send().await.unwrap();
+            out.role.unwrap().role_id
+        }
+    };
+    let before = role_id(&p).await;
 
     let p2 = pipeline(
         &names,
@@ -318,7 +326,11 @@ async fn replace_recreates_what_this_tool_created() {
         "the replaced cluster holds the new role once: {:?}",
         state.roles
     );
-    let _ = before;
+    assert_ne!(
+        role_id(&p).await,
+        before,
+        "the role was deleted and created again"
+    );
 }
 
 #[tokio::test]

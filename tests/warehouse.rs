@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::operation::batch_execute_statement::BatchExecuteStatementOutput;
 use aws_sdk_redshiftdata::operation::cancel_statement::CancelStatementOutput;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
@@ -13,7 +14,6 @@ use aws_sdk_redshiftdata::operation::get_statement_result::GetStatementResultOut
 use aws_sdk_redshiftdata::types::{
     ColumnMetadata, Field, StatementStatusString, StatusString, SubStatementData,
 };
-use aws_sdk_redshiftdata::{Client, config::retry::RetryConfig};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use s3_to_redshift::Error;
 use s3_to_redshift::warehouse::{Polling, Target, Value, Warehouse};
@@ -34,13 +34,26 @@ fn fast() -> Polling {
     }
 }
 
+/// `[AWS]` as a user writes it: 4 attempts, 1 ms between the first two.
+fn aws_settings() -> s3_to_redshift::config::AwsSettings {
+    let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
+    let text = s3_to_redshift::config::with_overrides(
+        &text,
+        &[
+            ("AWS", "MAX_ATTEMPTS", "4"),
+            ("AWS", "INITIAL_BACKOFF_MS", "1"),
+        ],
+    );
+    let cfg = s3_to_redshift::config::Config::parse(&text, "p.cfg", None).unwrap();
+    cfg.aws
+}
+
+/// A warehouse on the mocks, retrying with the crate's own retry
+/// configuration (`aws::retry_config`) built from `[AWS]`, as the CLI's is.
 fn warehouse(rules: &[&Rule]) -> Warehouse {
+    let retry = s3_to_redshift::aws::retry_config(&aws_settings());
     let client: Client = mock_client!(aws_sdk_redshiftdata, RuleMode::MatchAny, rules, |c| c
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(4)
-                .with_initial_backoff(Duration::from_millis(1))
-        ));
+        .retry_config(retry.clone()));
     Warehouse::new(client, target()).with_polling(fast())
 }
 
@@ -278,7 +291,13 @@ async fn persistent_throttling_names_the_operation() {
         text.contains("DescribeStatement") && text.contains("ThrottlingException"),
         "{text}"
     );
-    assert_eq!(describe.num_calls(), 4, "max_attempts, then give up");
+    let attempts = aws_settings().max_attempts as usize;
+    assert_eq!(attempts, 4);
+    assert_eq!(
+        describe.num_calls(),
+        attempts,
+        "[AWS] MAX_ATTEMPTS, then give up"
+    );
 }
 
 #[tokio::test]
