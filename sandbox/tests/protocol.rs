@@ -455,14 +455,18 @@ async fn a_running_statement_can_be_cancelled() {
         .unwrap()
         .id
         .unwrap();
-    // Let it start.
-    for _ in 0..100 {
+    // Until it has started: the test is about cancelling a running
+    // statement, so a statement that never starts fails it, loudly.
+    let mut started = false;
+    for _ in 0..500 {
         let d = s.data.describe_statement().id(&id).send().await.unwrap();
         if d.status() == Some(&StatusString::Started) {
+            started = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(started, "statement {id} did not start within 10 s");
     let t = std::time::Instant::now();
     assert_eq!(
         s.data
