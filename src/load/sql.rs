@@ -1,0 +1,271 @@
+//! The load's SQL, built from the validated config: the table and the
+//! ledger, the `COPY`, the staging table and the swap. Pure functions, so
+//! that `plan` can show them and tests can check them without a database.
+
+use crate::config::{Compression, Config, DistStyle, LoadFormat, LoadMode, TableSettings};
+use crate::error::Result;
+use crate::sql::{Ident, MAX_IDENT_LEN, TableName, copy_char_literal, quote_literal};
+
+/// The staging table for `table`: `s2r_staging__<table>` in the same schema
+/// (same schema so that it can take the same privileges), cut to Redshift's
+/// 127-byte limit.
+///
+/// ```
+/// use s3_to_redshift::sql::TableName;
+/// let t = TableName::parse("sales.orders").unwrap();
+/// assert_eq!(s3_to_redshift::load::staging_table(&t).to_string(),
+///            "\"sales\".\"s2r_staging__orders\"");
+/// ```
+pub fn staging_table(table: &TableName) -> TableName {
+    let mut name = format!("s2r_staging__{}", table.table.as_str());
+    // Identifiers are ASCII, so cutting at a byte is cutting at a character.
+    name.truncate(MAX_IDENT_LEN);
+    TableName {
+        schema: table.schema.clone(),
+        table: Ident::new(&name).expect("a prefix and a valid name make a valid name"),
+    }
+}
+
+/// The ledger of loads in `schema`: one row per load that reached the table.
+pub fn ledger_table(schema: &Ident) -> TableName {
+    TableName {
+        schema: schema.clone(),
+        table: Ident::new("s3_to_redshift_loads").expect("a valid name"),
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the ledger.
+pub fn create_ledger_sql(schema: &Ident) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n  table_name VARCHAR(300) NOT NULL,\n  source VARCHAR(1100) NOT NULL,\n  \
+         fingerprint VARCHAR(64) NOT NULL,\n  mode VARCHAR(16) NOT NULL,\n  rows_loaded BIGINT NOT NULL,\n  \
+         loaded_at TIMESTAMP NOT NULL\n)",
+        ledger_table(schema)
+    )
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS` for a schema other than `public`.
+pub fn create_schema_sql(table: &TableSettings) -> Option<String> {
+    (table.name.schema.as_str() != "public")
+        .then(|| format!("CREATE SCHEMA IF NOT EXISTS {}", table.name.schema))
+}
+
+/// The table's DDL, with its distribution and sort keys.
+///
+/// ```
+/// use s3_to_redshift::config::{DistStyle, TableSettings};
+/// use s3_to_redshift::sql::{ColumnDef, Ident, TableName};
+/// let table = TableSettings {
+///     name: TableName::parse("sales").unwrap(),
+///     columns: vec![
+///         ColumnDef::parse("id", "INTEGER NOT NULL").unwrap(),
+///         ColumnDef::parse("sold_on", "DATE").unwrap(),
+///     ],
+///     dist_style: DistStyle::Key(Ident::new("id").unwrap()),
+///     sort_key: vec![Ident::new("sold_on").unwrap()],
+///     infer_columns: false,
+/// };
+/// assert_eq!(
+///     s3_to_redshift::load::create_table_sql(&table),
+///     "CREATE TABLE IF NOT EXISTS \"public\".\"sales\" (\n  \"id\" INTEGER NOT NULL,\n  \"sold_on\" DATE\n)\nDISTSTYLE KEY DISTKEY (\"id\")\nCOMPOUND SORTKEY (\"sold_on\")"
+/// );
+/// ```
+pub fn create_table_sql(table: &TableSettings) -> String {
+    let cols: Vec<String> = table.columns.iter().map(|c| format!("  {c}")).collect();
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{}\n)",
+        table.name,
+        cols.join(",\n")
+    );
+    match &table.dist_style {
+        DistStyle::Auto => sql.push_str("\nDISTSTYLE AUTO"),
+        DistStyle::Even => sql.push_str("\nDISTSTYLE EVEN"),
+        DistStyle::All => sql.push_str("\nDISTSTYLE ALL"),
+        DistStyle::Key(k) => sql.push_str(&format!("\nDISTSTYLE KEY DISTKEY ({k})")),
+    }
+    if !table.sort_key.is_empty() {
+        let keys: Vec<String> = table.sort_key.iter().map(ToString::to_string).collect();
+        sql.push_str(&format!("\nCOMPOUND SORTKEY ({})", keys.join(", ")));
+    }
+    sql
+}
+
+/// The `COPY` statement for `cfg`, reading `source` as `role_arn`.
+///
+/// The column list is always given, so a table with more columns (or in
+/// another order) than the file fails loudly instead of loading shifted data.
+/// `REGION` is always given too: without it, COPY assumes the bucket is in
+/// the cluster's region and fails with a redirect error when it is not.
+///
+/// ```
+/// # use s3_to_redshift::config::Config;
+/// # let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
+/// # let cfg = Config::parse(&text, "examples/pipeline.cfg", None).unwrap();
+/// let sql = s3_to_redshift::load::copy_sql(&cfg, &cfg.table.name, "us-east-1",
+///     "arn:aws:iam::123456789012:role/demo").unwrap();
+/// assert!(sql.starts_with("COPY \"public\".\"sales\" (\"sale_id\""));
+/// assert!(sql.contains("IAM_ROLE 'arn:aws:iam::123456789012:role/demo'"));
+/// assert!(sql.contains("REGION 'us-east-1'"));
+/// ```
+pub fn copy_sql(
+    cfg: &Config,
+    into: &TableName,
+    region: &str,
+    role_arn: &str,
+) -> Result<String, String> {
+    let load = &cfg.load;
+    let region = cfg.s3.region.as_deref().unwrap_or(region);
+    let mut sql = format!(
+        "COPY {into} ({})\nFROM {}\nIAM_ROLE {}\nREGION {}\n",
+        column_list(cfg),
+        quote_literal(&cfg.s3.source.to_string())?,
+        quote_literal(role_arn)?,
+        quote_literal(region)?,
+    );
+    if cfg.s3.manifest {
+        sql.push_str("MANIFEST ");
+    }
+    match load.format {
+        LoadFormat::Csv => {
+            sql.push_str(&format!(
+                "CSV DELIMITER {} QUOTE AS {}",
+                copy_char_literal(load.delimiter)?,
+                copy_char_literal(load.quote)?,
+            ));
+            if load.ignore_header > 0 {
+                sql.push_str(&format!(" IGNOREHEADER {}", load.ignore_header));
+            }
+        }
+        // 'auto' matches the objects' keys to the column names, so the
+        // order of fields in the file does not matter.
+        LoadFormat::Json => sql.push_str("FORMAT AS JSON 'auto'"),
+    }
+    if let Some(null_as) = &load.null_as {
+        sql.push_str(&format!(" NULL AS {}", quote_literal(null_as)?));
+    }
+    if load.empty_as_null {
+        sql.push_str(" EMPTYASNULL");
+    }
+    if load.blanks_as_null {
+        sql.push_str(" BLANKSASNULL");
+    }
+    if let Some(f) = &load.date_format {
+        sql.push_str(&format!(" DATEFORMAT {}", quote_literal(f)?));
+    }
+    if let Some(f) = &load.time_format {
+        sql.push_str(&format!(" TIMEFORMAT {}", quote_literal(f)?));
+    }
+    match load.compression {
+        Compression::None => {}
+        Compression::Gzip => sql.push_str(" GZIP"),
+        Compression::Bzip2 => sql.push_str(" BZIP2"),
+        Compression::Zstd => sql.push_str(" ZSTD"),
+    }
+    if load.max_errors > 0 {
+        sql.push_str(&format!(" MAXERROR {}", load.max_errors));
+    }
+    Ok(sql)
+}
+
+/// The table's columns, quoted and comma-separated, in the file's order: the
+/// list COPY and the swap's INSERT … SELECT both name.
+fn column_list(cfg: &Config) -> String {
+    let cols: Vec<String> = cfg
+        .table
+        .columns
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    cols.join(", ")
+}
+
+/// `SELECT COUNT(*)` of the table.
+pub fn count_sql(table: &TableName) -> String {
+    format!("SELECT COUNT(*) FROM {table}")
+}
+
+/// Phase 1, one transaction: a fresh staging table shaped like the target,
+/// and the `COPY` into it. A staging table left by an interrupted run is
+/// dropped first, so a re-run starts clean.
+pub fn stage_sql(cfg: &Config, region: &str, role_arn: &str) -> Result<Vec<String>, String> {
+    let stage = staging_table(&cfg.table.name);
+    Ok(vec![
+        format!("DROP TABLE IF EXISTS {stage}"),
+        format!("CREATE TABLE {stage} (LIKE {})", cfg.table.name),
+        copy_sql(cfg, &stage, region, role_arn)?,
+    ])
+}
+
+/// What identifies a load in the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The configured source (`s3://…`).
+    pub source: String,
+    /// [`SourceSummary::fingerprint`] of the objects loaded.
+    pub fingerprint: String,
+}
+
+/// Phase 2, one transaction: move the staged rows into the target as the
+/// mode says, record the load in the ledger, drop the staging table.
+///
+/// The column lists are explicit on both sides, so the statement does not
+/// depend on the two tables' column order.
+pub fn swap_sql(cfg: &Config, entry: &LedgerEntry) -> Result<Vec<String>, String> {
+    let table = &cfg.table.name;
+    let stage = staging_table(table);
+    let cols = column_list(cfg);
+    let mut out = Vec::new();
+    match cfg.load.mode {
+        LoadMode::Replace => out.push(format!("DELETE FROM {table}")),
+        LoadMode::Append => {}
+        LoadMode::Upsert => {
+            let on: Vec<String> = cfg
+                .load
+                .key
+                .iter()
+                .map(|k| format!("{table}.{k} = {stage}.{k}"))
+                .collect();
+            out.push(format!(
+                "DELETE FROM {table} USING {stage} WHERE {}",
+                on.join(" AND ")
+            ));
+        }
+    }
+    out.push(format!(
+        "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"
+    ));
+    out.push(format!(
+        "INSERT INTO {} (table_name, source, fingerprint, mode, rows_loaded, loaded_at) \
+         SELECT {}, {}, {}, {}, COUNT(*), GETDATE() FROM {stage}",
+        ledger_table(&table.schema),
+        quote_literal(&table.to_string())?,
+        quote_literal(&entry.source)?,
+        quote_literal(&entry.fingerprint)?,
+        quote_literal(cfg.load.mode.as_str())?,
+    ));
+    out.push(format!("DROP TABLE {stage}"));
+    Ok(out)
+}
+
+/// The statements `load` runs, in order, for `plan` to show. `fingerprint`
+/// is the source's, when it could be listed.
+pub fn statements(
+    cfg: &Config,
+    region: &str,
+    role_arn: &str,
+    fingerprint: Option<&str>,
+) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = create_schema_sql(&cfg.table).into_iter().collect();
+    out.push(create_table_sql(&cfg.table));
+    out.push(create_ledger_sql(&cfg.table.name.schema));
+    out.extend(stage_sql(cfg, region, role_arn)?);
+    out.extend(swap_sql(
+        cfg,
+        &LedgerEntry {
+            source: cfg.s3.source.to_string(),
+            fingerprint: fingerprint.unwrap_or("(fingerprint of the objects)").into(),
+        },
+    )?);
+    out.push(count_sql(&cfg.table.name));
+    Ok(out)
+}
