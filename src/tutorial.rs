@@ -217,16 +217,7 @@ pub fn resource_name(chapter: &str) -> String {
 /// Refuses (see [`book_destination_from`]) unless the requests the chapter
 /// goes on to send would reach the local stack.
 pub fn config(chapter: &str) -> Result<Config> {
-    book_destination_from(|k| std::env::var(k).ok())?;
-    let _ = CHAPTER.set(chapter.to_string());
-    let file = path("examples/pipeline.cfg");
-    let text =
-        std::fs::read_to_string(&file).map_err(|source| crate::error::ConfigError::Read {
-            path: file.clone(),
-            source,
-        })?;
-    let text = text.replace("s3-to-redshift-demo", &resource_name(chapter));
-    Ok(Config::parse(&text, file, Some(PASSWORD.into()))?)
+    config_with(chapter, &[])
 }
 
 /// [`config`] with some values changed: `(section, key, value)`.

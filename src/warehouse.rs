@@ -374,13 +374,9 @@ impl Warehouse {
         // ended: if this future is dropped half-way (Ctrl-C), the record
         // still names the statement to cancel.
         self.activity.statement(Some((id, &brief(sql))));
-        let result = self.poll_until_done(id, sql).await;
+        let result = wait_for_statement(&self.client, id, sql, &self.polling).await;
         self.activity.statement(None);
         result
-    }
-
-    async fn poll_until_done(&self, id: &str, sql: &str) -> Result<DescribeStatementOutput> {
-        wait_for_statement(&self.client, id, sql, &self.polling).await
     }
 }
 
