@@ -16,7 +16,9 @@
 //! code by the chapter's name:
 //!
 //! - [`config`]: the `.cfg` file, parsed and validated before any AWS call
-//!   (every problem at once, with file, section and key).
+//!   (every problem at once, with file, section and key), into a
+//!   [`config::Config`] whose [`config::Target`] is a cluster or a
+//!   Serverless workgroup, never both.
 //! - [`iam`]: steps 1 and 2, the role's trust policy and the least-privilege
 //!   S3 read policy.
 //! - [`cluster`]: step 3, creating, waiting on (with a deadline) and deleting
@@ -58,7 +60,7 @@
 //!
 //! ```
 //! let cfg = s3_to_redshift::config::Config::load("examples/pipeline.cfg").unwrap();
-//! assert_eq!(cfg.cluster.identifier, "s3-to-redshift-demo");
+//! assert_eq!(cfg.target.name(), "s3-to-redshift-demo");
 //! ```
 
 #![warn(missing_docs)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use s3_to_redshift::cluster;
-use s3_to_redshift::config::Config;
+use s3_to_redshift::config::{Config, Target};
 use s3_to_redshift::pipeline::DownOptions;
 use s3_to_redshift::report::{Observer, StepReport};
 use s3_to_redshift::{Error, Pipeline};
@@ -260,8 +260,12 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
             // Offer a final snapshot: the cluster's data goes with it, and a
             // snapshot is the one way back. Only on a terminal and only when
             // the command line did not already decide.
-            if !yes && final_snapshot.is_none() && std::io::stdin().is_terminal() {
-                let id = &pipeline.cfg.cluster.identifier;
+            if let Target::Cluster(c) = &pipeline.cfg.target
+                && !yes
+                && final_snapshot.is_none()
+                && std::io::stdin().is_terminal()
+            {
+                let id = &c.identifier;
                 if cluster::describe_cluster(&pipeline.clients.redshift, id).await?.is_some()
                     && confirm(&format!(
                         "Take a final snapshot of cluster `{id}` first (kept, and billed as backup storage, until you delete it)?"
@@ -285,16 +289,16 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
                 if !std::io::stdin().is_terminal() {
                     return Err(Error::Refused {
                         action: "delete",
-                        kind: "cluster",
-                        name: pipeline.cfg.cluster.identifier.clone(),
+                        kind: pipeline.cfg.target.kind(),
+                        name: pipeline.cfg.target.name().to_string(),
                         reason: "no terminal to confirm on; pass --yes to confirm".into(),
                     });
                 }
                 if !confirm("Delete these resources?").await {
                     return Err(Error::Refused {
                         action: "delete",
-                        kind: "cluster",
-                        name: pipeline.cfg.cluster.identifier.clone(),
+                        kind: pipeline.cfg.target.kind(),
+                        name: pipeline.cfg.target.name().to_string(),
                         reason: "not confirmed".into(),
                     });
                 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::aws::{Clients, partition};
 use crate::cluster::{self, ClusterState};
-use crate::config::{Config, LoadMode, PASSWORD_ENV};
+use crate::config::{self, ClusterSettings, Config, LoadMode, PASSWORD_ENV};
 use crate::error::{ConfigError, Error, Problem, Result};
 use crate::iam::{self, PolicyState, RoleState};
 use crate::load::{self, LoadReport};
@@ -117,15 +117,15 @@ impl Pipeline {
     /// The Data API handle for the configured cluster (or Serverless
     /// workgroup) and database.
     pub fn warehouse(&self) -> Warehouse {
-        let target = match &self.cfg.serverless {
-            Some(sl) => Target::Workgroup {
+        let target = match &self.cfg.target {
+            config::Target::Serverless(sl) => Target::Workgroup {
                 name: sl.workgroup.clone(),
                 database: sl.db_name.clone(),
             },
-            None => Target::Cluster {
-                identifier: self.cfg.cluster.identifier.clone(),
-                database: self.cfg.cluster.db_name.clone(),
-                db_user: self.cfg.cluster.db_user.clone(),
+            config::Target::Cluster(c) => Target::Cluster {
+                identifier: c.identifier.clone(),
+                database: c.db_name.clone(),
+                db_user: c.db_user.clone(),
             },
         };
         Warehouse::new(self.clients.data.clone(), target)
@@ -151,14 +151,13 @@ impl Pipeline {
             &policy_doc,
         )
         .await?;
-        let (cluster, workgroup) = match &self.cfg.serverless {
-            Some(sl) => (
+        let (cluster, workgroup) = match &self.cfg.target {
+            config::Target::Serverless(sl) => (
                 None,
                 serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?,
             ),
-            None => (
-                cluster::describe_cluster(&self.clients.redshift, &self.cfg.cluster.identifier)
-                    .await?,
+            config::Target::Cluster(c) => (
+                cluster::describe_cluster(&self.clients.redshift, &c.identifier).await?,
                 None,
             ),
         };
@@ -194,36 +193,24 @@ impl Pipeline {
             policy_state.as_ref(),
             force,
         )?;
-        if let Some(sl) = &self.cfg.serverless {
-            let wg = &sl.workgroup;
-            let step = match (&found.workgroup, sl.provision) {
-                (None, true) => {
-                    StepReport::new("workgroup", wg, Action::Create).with_detail(format!(
-                        "Serverless, namespace `{}`, {} RPUs, not publicly accessible",
-                        sl.namespace, sl.base_capacity
-                    ))
-                }
-                (None, false) => {
-                    return Err(Error::Refused {
-                        action: "use",
-                        kind: "Serverless workgroup",
-                        name: wg.clone(),
-                        reason:
-                            "it does not exist; create it, or set [SERVERLESS] PROVISION = true"
-                                .into(),
-                    });
-                }
-                (Some(w), true) if !w.managed && !force => {
-                    return Err(not_ours("use", "Serverless workgroup", wg));
-                }
-                (Some(w), _) => StepReport::new("workgroup", wg, Action::Reuse)
-                    .with_detail(format!("{}, namespace `{}`", w.status, w.namespace)),
-            };
-            return Ok(vec![role, policy, step]);
-        }
+        let target = match &self.cfg.target {
+            config::Target::Serverless(sl) => decide_workgroup(sl, found, force)?,
+            config::Target::Cluster(c) => self.decide_cluster(c, found, &role, force)?,
+        };
+        Ok(vec![role, policy, target])
+    }
+
+    /// The cluster's step of `up`. Needs a password only to create one.
+    fn decide_cluster(
+        &self,
+        settings: &ClusterSettings,
+        found: &Found,
+        role: &StepReport,
+        force: bool,
+    ) -> Result<StepReport> {
         let role_arn = (role.action == Action::Reuse).then_some(found.role_arn.as_str());
-        let cluster = cluster::plan(&self.cfg.cluster, found.cluster.as_ref(), role_arn, force)?;
-        if cluster.action != Action::Reuse && self.cfg.cluster.db_password.is_none() {
+        let cluster = cluster::plan(settings, found.cluster.as_ref(), role_arn, force)?;
+        if cluster.action != Action::Reuse && settings.db_password.is_none() {
             return Err(ConfigError::Invalid {
                 path: self.cfg.path.clone(),
                 problems: vec![Problem {
@@ -232,13 +219,13 @@ impl Pipeline {
                     message: format!(
                         "is needed to create cluster `{}`; set the environment variable \
                          {PASSWORD_ENV} (preferred) or [CLUSTER] DB_PASSWORD",
-                        self.cfg.cluster.identifier
+                        settings.identifier
                     ),
                 }],
             }
             .into());
         }
-        Ok(vec![role, policy, cluster])
+        Ok(cluster)
     }
 
     /// Refuses to replace a cluster that holds tables, unless `force`:
@@ -256,11 +243,11 @@ impl Pipeline {
         if step.action != Action::Replace || force {
             return Ok(());
         }
-        let id = &self.cfg.cluster.identifier;
+        let id = self.cfg.target.name();
         let refuse = |reason: String| Error::Refused {
             action: "replace",
             kind: "cluster",
-            name: id.clone(),
+            name: id.to_string(),
             reason,
         };
         if state.status != "available" {
@@ -382,23 +369,25 @@ impl Pipeline {
         planned[1].detail = Some(format!("{}, attached to the role", found.policy_arn));
         observer.step(&planned[1]);
 
-        if let Some(sl) = &self.cfg.serverless {
-            self.activity.step(format!(
-                "setting up Serverless workgroup `{}` and waiting until it is available",
-                sl.workgroup
-            ));
-            let client = &self.clients.serverless;
-            let wg = if sl.provision {
-                serverless::provision(client, sl, &role_arn, force, observer).await?
-            } else {
-                serverless::check_ready(client, sl, &role_arn).await?
-            };
-            planned[2].detail = Some(format!("{}, namespace `{}`", wg.status, wg.namespace));
-            observer.step(&planned[2]);
-            return Ok(planned);
-        }
+        let settings = match &self.cfg.target {
+            config::Target::Cluster(c) => c,
+            config::Target::Serverless(sl) => {
+                self.activity.step(format!(
+                    "setting up Serverless workgroup `{}` and waiting until it is available",
+                    sl.workgroup
+                ));
+                let client = &self.clients.serverless;
+                let wg = if sl.provision {
+                    serverless::provision(client, sl, &role_arn, force, observer).await?
+                } else {
+                    serverless::check_ready(client, sl, &role_arn).await?
+                };
+                planned[2].detail = Some(format!("{}, namespace `{}`", wg.status, wg.namespace));
+                observer.step(&planned[2]);
+                return Ok(planned);
+            }
+        };
         let redshift = &self.clients.redshift;
-        let settings = &self.cfg.cluster;
         self.activity.step(format!(
             "{} cluster `{}`",
             match planned[2].action {
@@ -493,10 +482,11 @@ impl Pipeline {
                 reason: "it does not exist; run `up` first".into(),
             });
         };
-        if let Some(sl) = &self.cfg.serverless {
-            serverless::check_ready(&self.clients.serverless, sl, &role.arn).await?;
-        } else {
-            self.check_cluster_ready(&role.arn, observer).await?;
+        match &self.cfg.target {
+            config::Target::Serverless(sl) => {
+                serverless::check_ready(&self.clients.serverless, sl, &role.arn).await?;
+            }
+            config::Target::Cluster(c) => self.check_cluster_ready(c, &role.arn, observer).await?,
         }
         self.activity.step(format!(
             "loading {} into {} ({} mode)",
@@ -528,8 +518,12 @@ impl Pipeline {
     }
 
     /// The cluster exists, is available and has the role.
-    async fn check_cluster_ready(&self, role_arn: &str, observer: &dyn Observer) -> Result<()> {
-        let settings = &self.cfg.cluster;
+    async fn check_cluster_ready(
+        &self,
+        settings: &ClusterSettings,
+        role_arn: &str,
+        observer: &dyn Observer,
+    ) -> Result<()> {
         if cluster::describe_cluster(&self.clients.redshift, &settings.identifier)
             .await?
             .is_none()
@@ -615,8 +609,8 @@ impl Pipeline {
                 .workgroup
                 .as_ref()
                 .is_some_and(|w| w.status == "AVAILABLE");
-        if let Some(sl) = &self.cfg.serverless {
-            lines.push(StatusLine {
+        match &self.cfg.target {
+            config::Target::Serverless(sl) => lines.push(StatusLine {
                 kind: "workgroup",
                 name: sl.workgroup.clone(),
                 state: match &found.workgroup {
@@ -628,11 +622,10 @@ impl Pipeline {
                         tag(w.managed)
                     ),
                 },
-            });
-        } else {
-            lines.push(StatusLine {
+            }),
+            config::Target::Cluster(c) => lines.push(StatusLine {
                 kind: "cluster",
-                name: self.cfg.cluster.identifier.clone(),
+                name: c.identifier.clone(),
                 state: match &found.cluster {
                     None => "absent".into(),
                     Some(c) => format!(
@@ -646,7 +639,7 @@ impl Pipeline {
                         tag(c.managed)
                     ),
                 },
-            });
+            }),
         }
         let table_state = if available {
             match self
@@ -671,41 +664,46 @@ impl Pipeline {
     /// Says what `down` would delete, after checking it may: errors if
     /// anything to delete was not created by this tool (unless forced).
     pub async fn plan_down(&self, opts: &DownOptions) -> Result<Vec<StepReport>> {
-        let id = &self.cfg.cluster.identifier;
         let mut steps = Vec::new();
-        if let Some(sl) = &self.cfg.serverless {
-            let wg = serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?;
-            steps.push(match wg {
-                None => StepReport::new("workgroup", &sl.workgroup, Action::Absent),
-                Some(_) if !sl.provision => {
-                    StepReport::new("workgroup", &sl.workgroup, Action::Keep)
-                        .with_detail("not provisioned by this tool (PROVISION = false)")
+        match &self.cfg.target {
+            config::Target::Serverless(sl) => {
+                let wg =
+                    serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?;
+                steps.push(match wg {
+                    None => StepReport::new("workgroup", &sl.workgroup, Action::Absent),
+                    Some(_) if !sl.provision => {
+                        StepReport::new("workgroup", &sl.workgroup, Action::Keep)
+                            .with_detail("not provisioned by this tool (PROVISION = false)")
+                    }
+                    Some(w) if !w.managed && !opts.force => {
+                        return Err(not_ours("delete", "Serverless workgroup", &sl.workgroup));
+                    }
+                    Some(w) => StepReport::new("workgroup", &sl.workgroup, Action::Delete)
+                        .with_detail(format!(
+                            "{}, and namespace `{}` with its data",
+                            w.status, w.namespace
+                        )),
+                });
+            }
+            config::Target::Cluster(c) => {
+                let id = &c.identifier;
+                match cluster::describe_cluster(&self.clients.redshift, id).await? {
+                    None => steps.push(StepReport::new("cluster", id, Action::Absent)),
+                    Some(c) if !c.managed && !opts.force => {
+                        return Err(not_ours("delete", "cluster", id));
+                    }
+                    Some(c) => {
+                        steps.push(StepReport::new("cluster", id, Action::Delete).with_detail(
+                            match &opts.final_snapshot {
+                                Some(s) => format!("status {}; final snapshot `{s}`", c.status),
+                                None => format!(
+                                    "status {}; no final snapshot (--final-snapshot ID keeps one)",
+                                    c.status
+                                ),
+                            },
+                        ))
+                    }
                 }
-                Some(w) if !w.managed && !opts.force => {
-                    return Err(not_ours("delete", "Serverless workgroup", &sl.workgroup));
-                }
-                Some(w) => StepReport::new("workgroup", &sl.workgroup, Action::Delete).with_detail(
-                    format!(
-                        "{}, and namespace `{}` with its data",
-                        w.status, w.namespace
-                    ),
-                ),
-            });
-        } else {
-            match cluster::describe_cluster(&self.clients.redshift, id).await? {
-                None => steps.push(StepReport::new("cluster", id, Action::Absent)),
-                Some(c) if !c.managed && !opts.force => {
-                    return Err(not_ours("delete", "cluster", id));
-                }
-                Some(c) => steps.push(StepReport::new("cluster", id, Action::Delete).with_detail(
-                    match &opts.final_snapshot {
-                        Some(s) => format!("status {}; final snapshot `{s}`", c.status),
-                        None => format!(
-                            "status {}; no final snapshot (--final-snapshot ID keeps one)",
-                            c.status
-                        ),
-                    },
-                )),
             }
         }
         if opts.with_iam {
@@ -746,41 +744,46 @@ impl Pipeline {
         observer: &dyn Observer,
     ) -> Result<Vec<StepReport>> {
         let planned = self.plan_down(opts).await?;
-        let id = &self.cfg.cluster.identifier;
         let mut done = Vec::new();
-        if let Some(sl) = &self.cfg.serverless {
-            if planned[0].action == Action::Delete {
-                self.activity.step(format!(
-                    "deleting Serverless workgroup `{}` and namespace `{}`",
-                    sl.workgroup, sl.namespace
-                ));
-                serverless::delete(&self.clients.serverless, sl, opts.force, observer).await?;
-                observer.step(&planned[0]);
+        match &self.cfg.target {
+            config::Target::Serverless(sl) => {
+                if planned[0].action == Action::Delete {
+                    self.activity.step(format!(
+                        "deleting Serverless workgroup `{}` and namespace `{}`",
+                        sl.workgroup, sl.namespace
+                    ));
+                    serverless::delete(&self.clients.serverless, sl, opts.force, observer).await?;
+                    observer.step(&planned[0]);
+                }
+                done.push(planned[0].clone());
             }
-            done.push(planned[0].clone());
-        } else if let Some(state) = cluster::describe_cluster(&self.clients.redshift, id).await? {
-            self.activity.step(format!(
-                "deleting cluster `{id}` and waiting until it is gone"
-            ));
-            cluster::delete_cluster(
-                &self.clients.redshift,
-                &self.cfg.cluster,
-                &state,
-                opts.force,
-                opts.final_snapshot.as_deref(),
-                observer,
-            )
-            .await?;
-            let r = StepReport::new("cluster", id, Action::Delete).with_detail(
-                match &opts.final_snapshot {
-                    Some(snap) => format!("final snapshot `{snap}` taken"),
-                    None => "no final snapshot".to_string(),
-                },
-            );
-            observer.step(&r);
-            done.push(r);
-        } else {
-            done.push(planned[0].clone());
+            config::Target::Cluster(settings) => {
+                let id = &settings.identifier;
+                if let Some(state) = cluster::describe_cluster(&self.clients.redshift, id).await? {
+                    self.activity.step(format!(
+                        "deleting cluster `{id}` and waiting until it is gone"
+                    ));
+                    cluster::delete_cluster(
+                        &self.clients.redshift,
+                        settings,
+                        &state,
+                        opts.force,
+                        opts.final_snapshot.as_deref(),
+                        observer,
+                    )
+                    .await?;
+                    let r = StepReport::new("cluster", id, Action::Delete).with_detail(match &opts
+                        .final_snapshot
+                    {
+                        Some(snap) => format!("final snapshot `{snap}` taken"),
+                        None => "no final snapshot".to_string(),
+                    });
+                    observer.step(&r);
+                    done.push(r);
+                } else {
+                    done.push(planned[0].clone());
+                }
+            }
         }
         if opts.with_iam {
             self.activity.step(format!(
@@ -805,4 +808,34 @@ impl Pipeline {
         }
         Ok(done)
     }
+}
+
+/// The workgroup's step of `up`: reuse it, or create it when `PROVISION`
+/// is set; never take over one this tool did not create.
+fn decide_workgroup(
+    sl: &config::ServerlessSettings,
+    found: &Found,
+    force: bool,
+) -> Result<StepReport> {
+    let wg = &sl.workgroup;
+    let step = match (&found.workgroup, sl.provision) {
+        (None, true) => StepReport::new("workgroup", wg, Action::Create).with_detail(format!(
+            "Serverless, namespace `{}`, {} RPUs, not publicly accessible",
+            sl.namespace, sl.base_capacity
+        )),
+        (None, false) => {
+            return Err(Error::Refused {
+                action: "use",
+                kind: "Serverless workgroup",
+                name: wg.clone(),
+                reason: "it does not exist; create it, or set [SERVERLESS] PROVISION = true".into(),
+            });
+        }
+        (Some(w), true) if !w.managed && !force => {
+            return Err(not_ours("use", "Serverless workgroup", wg));
+        }
+        (Some(w), _) => StepReport::new("workgroup", wg, Action::Reuse)
+            .with_detail(format!("{}, namespace `{}`", w.status, w.namespace)),
+    };
+    Ok(step)
 }

@@ -30,7 +30,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::sync::Semaphore;
 
-use crate::config::{ClusterSettings, Config, S3Uri};
+use crate::config::{Config, S3Uri, Target};
 use crate::error::{Error, Result};
 use crate::report::Observer;
 
@@ -58,9 +58,15 @@ pub fn slices_per_node(node_type: &str) -> u32 {
     }
 }
 
-/// The cluster's slices: per node times nodes.
-pub fn slices(cluster: &ClusterSettings) -> u32 {
-    slices_per_node(&cluster.node_type) * cluster.num_nodes.max(1)
+/// The target's slices: per node times nodes for a cluster. A Serverless
+/// workgroup publishes no slice count; it is counted as the smallest
+/// cluster's two, so small files still load as a few parts and large ones
+/// are split by size ([`TARGET_PART_BYTES`]) anyway.
+pub fn slices(target: &Target) -> u32 {
+    match target {
+        Target::Cluster(c) => slices_per_node(&c.node_type) * c.num_nodes.max(1),
+        Target::Serverless(_) => 2,
+    }
 }
 
 /// How many parts for `bytes` of data on `slices` slices: a multiple of the
@@ -254,7 +260,7 @@ pub async fn upload(
         ));
     }
     let folder = stage_folder(cfg, file, &file_digest(&meta))?;
-    let slices = slices(&cfg.cluster);
+    let slices = slices(&cfg.target);
     let parts = part_count(meta.len(), slices);
     let quote = u8::try_from(cfg.load.quote).unwrap_or(b'"');
     let path: PathBuf = file.to_path_buf();

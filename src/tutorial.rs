@@ -230,10 +230,13 @@ pub fn config_with(chapter: &str, overrides: &[(&str, &str, &str)]) -> Result<Co
             path: file.clone(),
             source,
         })?;
-    // Overrides first, so that the demo's names in them are renamed too.
-    let text = crate::config::with_overrides(&text, overrides);
-    let text = text.replace("s3-to-redshift-demo", &resource_name(chapter));
-    Ok(Config::parse(&text, file, Some(PASSWORD.into()))?)
+    // The demo's names are renamed in the file and in the overrides alike.
+    let rename = |t: &str| t.replace("s3-to-redshift-demo", &resource_name(chapter));
+    let mut doc = crate::config::Document::parse(&rename(&text), file)?;
+    for (section, key, value) in overrides {
+        doc.set(section, key, &rename(value));
+    }
+    Ok(doc.config(Some(PASSWORD.into()))?)
 }
 
 /// Puts `body` at `key` in the chapter's bucket (created if needed).

@@ -38,7 +38,7 @@ fn a_bad_config_exits_2_names_the_key_and_changes_nothing() {
     common::require_emulator();
     let names = Names::new("clibad");
     let dir = tempfile::tempdir().unwrap();
-    let body = config_text(&names, &[]).replace("NODE_TYPE = ra3.large", "NODE_TYPE = ra3 large");
+    let body = config_text(&names, &[("CLUSTER", "NODE_TYPE = ra3 large")]);
     let cfg = write_config(&dir, &body);
     let out = run(&cfg, &["up"]);
     let (stdout, stderr) = text(&out);

@@ -22,10 +22,11 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/demo";
 
 fn settings() -> s3_to_redshift::config::ClusterSettings {
     let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
-    let mut cfg = Config::parse(&text, "examples/pipeline.cfg", Some("Passw0rd-1".into())).unwrap();
-    cfg.cluster.poll_interval = Duration::from_secs(15);
-    cfg.cluster.wait_timeout = Duration::from_secs(600);
-    cfg.cluster
+    let cfg = Config::parse(&text, "examples/pipeline.cfg", Some("Passw0rd-1".into())).unwrap();
+    let mut cluster = cfg.cluster().unwrap().clone();
+    cluster.poll_interval = Duration::from_secs(15);
+    cluster.wait_timeout = Duration::from_secs(600);
+    cluster
 }
 
 fn cluster(status: &str, role_status: &str) -> DescribeClustersOutput {

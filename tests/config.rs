@@ -2,7 +2,10 @@
 //! section and key; the classic `dwh.cfg` keys are understood; secrets stay
 //! out of `Debug` and errors. No AWS involved.
 
-use s3_to_redshift::config::{ClusterType, Config, DistStyle, LoadMode, OnExisting};
+use s3_to_redshift::config::{
+    ClusterType, Compression, Config, DistStyle, Document, LoadFormat, LoadMode, OnExisting,
+    RetryMode, Target,
+};
 use s3_to_redshift::error::ConfigError;
 
 const GOOD: &str = "
@@ -49,15 +52,18 @@ fn the_good_config_parses_with_defaults() {
     assert_eq!(c.aws.max_attempts, 5);
     assert_eq!(c.iam.policy_name, "loader-role-s3-read");
     assert_eq!(c.iam.on_existing, OnExisting::Reuse);
-    assert_eq!(c.cluster.cluster_type, ClusterType::SingleNode);
-    assert_eq!(c.cluster.num_nodes, 1);
-    assert_eq!(c.cluster.port, 5439);
-    assert!(!c.cluster.publicly_accessible, "private by default");
+    assert_eq!(c.cluster().unwrap().cluster_type, ClusterType::SingleNode);
+    assert_eq!(c.cluster().unwrap().num_nodes, 1);
+    assert_eq!(c.cluster().unwrap().port, 5439);
+    assert!(
+        !c.cluster().unwrap().publicly_accessible,
+        "private by default"
+    );
     assert_eq!(c.table.dist_style, DistStyle::Auto);
     assert_eq!(c.load.delimiter, ',');
     assert_eq!(c.load.mode, LoadMode::Replace);
     assert_eq!(c.load.max_errors, 0);
-    assert!(c.cluster.db_password.is_none());
+    assert!(c.cluster().unwrap().db_password.is_none());
 }
 
 #[test]
@@ -496,16 +502,17 @@ NAME = staging_events
 artist = VARCHAR(256)
 ";
     let c = Config::parse(classic, "dwh.cfg", None).unwrap();
-    assert_eq!(c.cluster.cluster_type, ClusterType::MultiNode);
-    assert_eq!(c.cluster.num_nodes, 4);
-    assert_eq!(c.cluster.node_type, "dc2.large");
+    assert_eq!(c.cluster().unwrap().cluster_type, ClusterType::MultiNode);
+    assert_eq!(c.cluster().unwrap().num_nodes, 4);
+    assert_eq!(c.cluster().unwrap().node_type, "dc2.large");
     assert_eq!(
-        c.cluster.identifier, "dwhcluster",
+        c.cluster().unwrap().identifier,
+        "dwhcluster",
         "stored lower-case, as Redshift does"
     );
-    assert_eq!(c.cluster.db_name, "dwh");
-    assert_eq!(c.cluster.db_user, "dwhuser");
-    assert_eq!(c.cluster.port, 5439);
+    assert_eq!(c.cluster().unwrap().db_name, "dwh");
+    assert_eq!(c.cluster().unwrap().db_user, "dwhuser");
+    assert_eq!(c.cluster().unwrap().port, 5439);
     assert_eq!(c.iam.role_name, "dwhRole");
     assert_eq!(c.s3.source.bucket, "udacity-dend");
     assert_eq!(
@@ -568,7 +575,10 @@ fn the_password_never_shows_in_debug_or_errors() {
     let secret = "Very-Secret-Passw0rd";
     let text = GOOD.replace("[CLUSTER]", &format!("[CLUSTER]\nDB_PASSWORD = {secret}"));
     let c = parse(&text).unwrap();
-    assert_eq!(c.cluster.db_password.as_ref().unwrap().expose(), secret);
+    assert_eq!(
+        c.cluster().unwrap().db_password.as_ref().unwrap().expose(),
+        secret
+    );
     assert!(
         !format!("{c:?}").contains(secret),
         "Debug leaks the password"
@@ -599,7 +609,10 @@ fn the_password_never_shows_in_debug_or_errors() {
 fn the_environment_password_wins_over_the_file() {
     let text = GOOD.replace("[CLUSTER]", "[CLUSTER]\nDB_PASSWORD = File-Passw0rd");
     let c = Config::parse(&text, "my.cfg", Some("Env-Passw0rd".into())).unwrap();
-    assert_eq!(c.cluster.db_password.unwrap().expose(), "Env-Passw0rd");
+    assert_eq!(
+        c.cluster().unwrap().db_password.as_ref().unwrap().expose(),
+        "Env-Passw0rd"
+    );
     let err = Config::parse(GOOD, "my.cfg", Some("weak".into()))
         .unwrap_err()
         .to_string();
@@ -641,7 +654,7 @@ fn the_shipped_examples_parse_and_hold_no_secrets() {
         let text = std::fs::read_to_string(file).unwrap();
         let c = Config::parse(&text, file, None).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            c.cluster.db_password.is_none(),
+            c.cluster().unwrap().db_password.is_none(),
             "{file} must not hold a password"
         );
         assert!(
@@ -651,16 +664,31 @@ fn the_shipped_examples_parse_and_hold_no_secrets() {
     }
 }
 
+/// GOOD with its `[CLUSTER]` section swapped for `[SERVERLESS]` holding
+/// `lines` (each `KEY = value`).
+fn serverless(lines: &[(&str, &str)]) -> Document {
+    let mut doc = Document::parse(GOOD, "my.cfg").unwrap();
+    doc.remove_section("CLUSTER");
+    for (key, value) in lines {
+        doc.set("SERVERLESS", key, value);
+    }
+    doc
+}
+
 #[test]
 fn a_serverless_workgroup_replaces_the_cluster_section() {
-    let cluster_section =
-        GOOD[GOOD.find("[CLUSTER]").unwrap()..GOOD.find("[S3]").unwrap()].to_string();
-    let text = GOOD.replace(
-        &cluster_section,
-        "[SERVERLESS]\nWORKGROUP = analytics\nPROVISION = true\nBASE_CAPACITY = 32\n",
-    );
-    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
-    let sl = c.serverless.expect("serverless");
+    let good = [
+        ("WORKGROUP", "analytics"),
+        ("PROVISION", "true"),
+        ("BASE_CAPACITY", "32"),
+    ];
+    let c = serverless(&good)
+        .config(None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The type says which target it is: no cluster settings at all.
+    let Target::Serverless(sl) = &c.target else {
+        panic!("expected a Serverless target, got {:?}", c.target)
+    };
     assert_eq!(
         (
             sl.workgroup.as_str(),
@@ -671,41 +699,108 @@ fn a_serverless_workgroup_replaces_the_cluster_section() {
         ),
         ("analytics", "analytics-ns", true, 32, "dev")
     );
+    let err = c.cluster().unwrap_err().to_string();
+    assert!(err.contains("Serverless workgroup `analytics`"), "{err}");
 
-    for (bad, needles) in [
+    for ((key, bad), needles) in [
         (
-            "BASE_CAPACITY = 12",
+            ("BASE_CAPACITY", "12"),
             &["[SERVERLESS] BASE_CAPACITY", "multiple of 8"][..],
         ),
         (
-            "NAMESPACE = Analytics_NS",
+            ("NAMESPACE", "Analytics_NS"),
             &["[SERVERLESS] NAMESPACE", "lower-case letters"],
         ),
         (
-            "BASE_CAPACITY = 32\nDB_NAME = my-db",
+            ("DB_NAME", "my-db"),
             &["[SERVERLESS] DB_NAME", "not a valid database name"],
         ),
     ] {
-        let err = parse(&text.replace("BASE_CAPACITY = 32", bad))
+        let mut doc = serverless(&good);
+        let err = doc
+            .set("SERVERLESS", key, bad)
+            .config(None)
             .unwrap_err()
             .to_string();
         for n in needles {
-            assert!(err.contains(n), "{bad}: {err}");
+            assert!(err.contains(n), "{key} = {bad}: {err}");
         }
     }
     // Both sections: one would be silently ignored, so it is an error.
-    let both = GOOD.replace("[S3]", "[SERVERLESS]\nWORKGROUP = analytics\n[S3]");
-    let err = parse(&both).unwrap_err().to_string();
+    let mut both = Document::parse(GOOD, "my.cfg").unwrap();
+    both.set("SERVERLESS", "WORKGROUP", "analytics");
+    let err = both.config(None).unwrap_err().to_string();
     assert!(
         err.contains("[CLUSTER]: is not used when [SERVERLESS] is set"),
         "{err}"
     );
-    let err = parse(
-        &GOOD
-            .replace("[S3]", "[SERVERLESS]\nPROVISION = true\n[S3]")
-            .replace(&cluster_section, ""),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = serverless(&[("PROVISION", "true")])
+        .config(None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("[SERVERLESS] WORKGROUP: is missing"), "{err}");
+}
+
+#[test]
+fn a_value_set_on_the_document_replaces_the_file_value_under_any_spelling() {
+    // The classic spelling: `[DWH] DWH_DB` is `[CLUSTER] DB_NAME`.
+    let classic = std::fs::read_to_string("examples/dwh.cfg").unwrap();
+    let mut doc = Document::parse(&classic, "dwh.cfg").unwrap();
+    doc.set("CLUSTER", "DB_NAME", "analytics");
+    let c = doc
+        .config(Some("Env-Passw0rd".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.cluster().unwrap().db_name, "analytics");
+
+    // Another case than the file's, and a value checked as if written there.
+    let lower = GOOD.replace("[AWS]\nREGION", "[aws]\nregion");
+    let mut doc = Document::parse(&lower, "my.cfg").unwrap();
+    doc.set("AWS", "REGION", "us-west-2");
+    assert_eq!(
+        doc.config(None).unwrap().aws.region.as_deref(),
+        Some("us-west-2")
+    );
+    let err = doc
+        .set("Aws", "Region", "Mars")
+        .config(None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("my.cfg has 1 problem"), "{err}");
+    assert!(
+        err.contains("[Aws] Region: `Mars` is not an AWS region"),
+        "{err}"
+    );
+
+    // A column (a key no section lists) is replaced by name.
+    let mut doc = Document::parse(GOOD, "my.cfg").unwrap();
+    doc.set("COLUMNS", "AMOUNT", "BIGINT");
+    let c = doc.config(None).unwrap();
+    assert_eq!(c.table.columns.len(), 2, "{:?}", c.table.columns);
+
+    // What is written back reads the same, escapes and all.
+    let mut doc = Document::parse(GOOD, "my.cfg").unwrap();
+    doc.set("LOAD", "DELIMITER", "\\t");
+    let again = Document::parse(&doc.to_string(), "my.cfg").unwrap();
+    assert_eq!(again.config(None).unwrap().load.delimiter, '\t');
+}
+
+#[test]
+fn the_word_settings_parse_case_insensitively_and_print_back() {
+    for mode in [LoadMode::Replace, LoadMode::Append, LoadMode::Upsert] {
+        assert_eq!(mode.as_str().to_uppercase().parse::<LoadMode>(), Ok(mode));
+    }
+    for on in [OnExisting::Reuse, OnExisting::Replace, OnExisting::Fail] {
+        assert_eq!(on.to_string().parse::<OnExisting>(), Ok(on));
+    }
+    for t in [ClusterType::SingleNode, ClusterType::MultiNode] {
+        assert_eq!(t.as_str().parse::<ClusterType>(), Ok(t));
+    }
+    assert_eq!(" Adaptive ".parse::<RetryMode>(), Ok(RetryMode::Adaptive));
+    assert_eq!("JSON".parse::<LoadFormat>(), Ok(LoadFormat::Json));
+    assert_eq!("zstd".parse::<Compression>(), Ok(Compression::Zstd));
+    let err = "rar".parse::<Compression>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`rar` is not a compression; expected none, gzip, bzip2 or zstd"
+    );
 }

@@ -537,7 +537,8 @@ async fn a_moved_source_updates_our_policy() {
     let names = Names::new("moved");
     let p = pipeline(&names, &[]).await;
     p.up(false, &Quiet).await.expect("up");
-    let moved_text = common::config_text(&names, &[]).replace("/sales/sales.csv", "/archive/");
+    let source = format!("SOURCE = s3://{}/archive/", names.bucket);
+    let moved_text = common::config_text(&names, &[("S3", &source)]);
     let moved = s3_to_redshift::config::Config::parse(
         &moved_text,
         "moved.cfg",

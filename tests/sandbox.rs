@@ -388,7 +388,8 @@ async fn the_policy_covers_only_the_configured_source() {
         .send()
         .await
         .unwrap();
-    let text = common::config_text(&names, &[]).replace("/sales/sales.csv", "/private/sales.csv");
+    let source = format!("SOURCE = s3://{}/private/sales.csv", names.bucket);
+    let text = common::config_text(&names, &[("S3", &source)]);
     let mut cfg =
         s3_to_redshift::config::Config::parse(&text, "t.cfg", Some(common::PASSWORD.into()))
             .unwrap();

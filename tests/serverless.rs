@@ -21,7 +21,7 @@ use aws_sdk_redshiftserverless::types::{
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use s3_to_redshift::Error;
-use s3_to_redshift::config::{Config, ServerlessSettings};
+use s3_to_redshift::config::{Document, ServerlessSettings, Target};
 use s3_to_redshift::report::Quiet;
 use s3_to_redshift::serverless;
 
@@ -29,11 +29,14 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/loader";
 
 fn settings() -> ServerlessSettings {
     let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
-    let text = text.split("[CLUSTER]").next().unwrap().to_string()
-        + "[SERVERLESS]\nWORKGROUP = analytics\nPROVISION = true\n"
-        + &text[text.find("[S3]").unwrap()..];
-    let cfg = Config::parse(&text, "sl.cfg", None).unwrap_or_else(|e| panic!("{e}"));
-    let mut sl = cfg.serverless.expect("[SERVERLESS]");
+    let mut doc = Document::parse(&text, "sl.cfg").unwrap();
+    doc.remove_section("CLUSTER")
+        .set("SERVERLESS", "WORKGROUP", "analytics")
+        .set("SERVERLESS", "PROVISION", "true");
+    let cfg = doc.config(None).unwrap_or_else(|e| panic!("{e}"));
+    let Target::Serverless(mut sl) = cfg.target else {
+        panic!("expected [SERVERLESS], got {:?}", cfg.target)
+    };
     sl.poll_interval = Duration::from_secs(10);
     sl.wait_timeout = Duration::from_secs(300);
     sl

@@ -37,15 +37,10 @@ fn fast() -> Polling {
 /// `[AWS]` as a user writes it: 4 attempts, 1 ms between the first two.
 fn aws_settings() -> s3_to_redshift::config::AwsSettings {
     let text = std::fs::read_to_string("examples/pipeline.cfg").unwrap();
-    let text = s3_to_redshift::config::with_overrides(
-        &text,
-        &[
-            ("AWS", "MAX_ATTEMPTS", "4"),
-            ("AWS", "INITIAL_BACKOFF_MS", "1"),
-        ],
-    );
-    let cfg = s3_to_redshift::config::Config::parse(&text, "p.cfg", None).unwrap();
-    cfg.aws
+    let mut doc = s3_to_redshift::config::Document::parse(&text, "p.cfg").unwrap();
+    doc.set("AWS", "MAX_ATTEMPTS", "4")
+        .set("AWS", "INITIAL_BACKOFF_MS", "1");
+    doc.config(None).unwrap().aws
 }
 
 /// A warehouse on the mocks, retrying with the crate's own retry

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use s3_to_redshift::Pipeline;
-use s3_to_redshift::config::Config;
+use s3_to_redshift::config::{Config, Document};
 
 /// Fails loudly when no emulator is configured: a test that silently skipped
 /// would pass without testing anything.
@@ -53,61 +53,48 @@ impl Names {
     }
 }
 
-/// A complete config for `names`; `extra` lines are appended to the sections
-/// they name (`("IAM", "ON_EXISTING = fail")`).
+/// A complete config for `names`; each `extra` entry sets `KEY = value`
+/// lines in the section it names (`("IAM", "ON_EXISTING = fail")`),
+/// replacing the base config's value, through [`Document::set`]: the same
+/// edit the CLI's overrides make.
 pub fn config_text(names: &Names, extra: &[(&str, &str)]) -> String {
-    let add = |section: &str| -> String {
-        extra
-            .iter()
-            .filter(|(s, _)| *s == section)
-            .map(|(_, line)| format!("{line}\n"))
-            .collect()
-    };
-    format!(
-        "[AWS]\nREGION = us-east-1\n{aws}\
-         [IAM]\nROLE_NAME = {role}\nPOLICY_NAME = {policy}\n{iam}\
+    let base = format!(
+        "[AWS]\nREGION = us-east-1\n\
+         [IAM]\nROLE_NAME = {role}\nPOLICY_NAME = {policy}\n\
          [CLUSTER]\nIDENTIFIER = {cluster}\nNODE_TYPE = ra3.large\nDB_NAME = dev\nDB_USER = awsuser\n\
-         WAIT_TIMEOUT_SECS = 60\nPOLL_INTERVAL_SECS = 1\n{cl}\
-         [S3]\n{s3}\
-         [TABLE]\nNAME = sales\n{table}{columns}\
-         [LOAD]\n{header}STATEMENT_TIMEOUT_SECS = 5\n{load}",
-        // JSON has no header line to skip (and the key is refused with it).
-        header = if extra.iter().any(|(_, l)| l.contains("FORMAT = json")) {
-            ""
-        } else {
-            "IGNORE_HEADER = 1\n"
-        },
+         WAIT_TIMEOUT_SECS = 60\nPOLL_INTERVAL_SECS = 1\n\
+         [S3]\nSOURCE = s3://{bucket}/sales/sales.csv\n\
+         [TABLE]\nNAME = sales\n\
+         [COLUMNS]\nsale_id = INTEGER NOT NULL\nsold_on = DATE\nregion = VARCHAR(32)\n\
+         product = VARCHAR(64)\nquantity = INTEGER\nunit_price = DECIMAL(10,2)\n\
+         [LOAD]\nIGNORE_HEADER = 1\nSTATEMENT_TIMEOUT_SECS = 5\n",
         role = names.role,
         policy = names.policy,
         cluster = names.cluster,
-        // A test may name its own source: `("S3", "SOURCE = …")`.
-        s3 = if extra
-            .iter()
-            .any(|(s, l)| *s == "S3" && l.starts_with("SOURCE"))
-        {
-            add("S3")
-        } else {
-            format!(
-                "SOURCE = s3://{}/sales/sales.csv\n{}",
-                names.bucket,
-                add("S3")
-            )
-        },
-        aws = add("AWS"),
-        iam = add("IAM"),
-        cl = add("CLUSTER"),
-        load = add("LOAD"),
-        table = add("TABLE"),
-        columns = if extra
-            .iter()
-            .any(|(_, l)| l.contains("INFER_COLUMNS = true"))
-        {
-            ""
-        } else {
-            "[COLUMNS]\nsale_id = INTEGER NOT NULL\nsold_on = DATE\nregion = VARCHAR(32)\n\
-             product = VARCHAR(64)\nquantity = INTEGER\nunit_price = DECIMAL(10,2)\n"
-        },
-    )
+        bucket = names.bucket,
+    );
+    let mut doc = Document::parse(&base, "test.cfg").expect("the base config is INI");
+    for (section, lines) in extra {
+        for line in lines.lines() {
+            let (key, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("test bug: `{line}` is not KEY = value"));
+            let (key, value) = (key.trim(), value.trim());
+            doc.set(section, key, value);
+            match (*section, key, value) {
+                // JSON has no header line to skip (and the key is refused with it).
+                ("LOAD", "FORMAT", "json") => {
+                    doc.remove_key("LOAD", "IGNORE_HEADER");
+                }
+                // Inferred columns replace the listed ones.
+                ("TABLE", "INFER_COLUMNS", "true") => {
+                    doc.remove_section("COLUMNS");
+                }
+                _ => {}
+            }
+        }
+    }
+    doc.to_string()
 }
 
 pub const PASSWORD: &str = "Test-Passw0rd";
