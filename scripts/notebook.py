@@ -61,7 +61,7 @@ FIRST_CELL = """\
 use s3_to_redshift::{aws_config, aws_sdk_iam, aws_sdk_redshift, aws_sdk_redshiftdata, aws_sdk_s3, aws_sdk_sts};
 use s3_to_redshift::{serde_json, tokio, tracing};
 // The library's step functions, which the cells below redefine or call.
-use s3_to_redshift::{aws::*, cluster::*, config::*, iam::*, load::*, report::*, warehouse::*};
+use s3_to_redshift::{aws::*, cluster::*, config::*, iam::*, load::*, report::*, wait::*, warehouse::*};
 use s3_to_redshift::{tutorial::block_on, Error, Result};
 
 // Where the requests go; refuses a real account you did not opt in to.

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::report::{
     Action, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observer, StepReport, decide, not_ours,
 };
+use crate::wait::{Poll, Polling, wait_until};
 
 /// What exists of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -321,45 +322,34 @@ pub async fn wait_available(
 ) -> Result<ClusterState> {
     let id = &settings.identifier;
     let what = format!("cluster `{id}` to become available");
-    let start = tokio::time::Instant::now();
-    let result = loop {
-        let state = describe_cluster(redshift, id).await?;
-        let last = match &state {
-            None => "not found".to_string(),
-            Some(s) => match role_arn.map(|arn| s.role_status(arn)) {
-                Some(Some(rs)) if rs != "in-sync" => format!("{}, role {rs}", s.status),
-                Some(None) => format!("{}, role not attached", s.status),
-                _ => s.status.clone(),
-            },
+    let hint = "creation goes on in AWS; run `up` again to keep waiting, or raise \
+                [CLUSTER] WAIT_TIMEOUT_SECS";
+    let polling = Polling::every(settings.poll_interval, settings.wait_timeout);
+    wait_until(&what, &polling, hint, observer, async || {
+        let Some(s) = describe_cluster(redshift, id).await? else {
+            return Ok(Poll::Pending("not found".into()));
         };
-        if let Some(s) = state {
-            let role_ready = role_arn.is_none_or(|arn| s.role_status(arn) == Some("in-sync"));
-            if s.status == "available" && role_ready {
-                break Ok(s);
-            }
-            if let Some(hint) = stuck_hint(&s.status) {
-                break Err(Error::ClusterFailed {
-                    identifier: id.clone(),
-                    status: s.status,
-                    hint: hint.into(),
-                });
-            }
-        }
-        if start.elapsed() + settings.poll_interval > settings.wait_timeout {
-            break Err(Error::Timeout {
-                what,
-                waited: start.elapsed(),
-                last_state: last,
-                hint: "creation goes on in AWS; run `up` again to keep waiting, or raise \
-                       [CLUSTER] WAIT_TIMEOUT_SECS"
-                    .into(),
+        // A cluster that can no longer become available: stop now, with
+        // what to do, rather than at the deadline.
+        if let Some(hint) = stuck_hint(&s.status) {
+            return Err(Error::ClusterFailed {
+                identifier: id.clone(),
+                status: s.status,
+                hint: hint.into(),
             });
         }
-        observer.waiting(&what, &last, start.elapsed());
-        tokio::time::sleep(settings.poll_interval).await;
-    };
-    observer.wait_over();
-    result
+        let role = match role_arn.map(|arn| s.role_status(arn)) {
+            None | Some(Some("in-sync")) => None,
+            Some(Some(status)) => Some(format!("role {status}")),
+            Some(None) => Some("role not attached".to_string()),
+        };
+        Ok(match role {
+            None if s.status == "available" => Poll::Ready(s),
+            None => Poll::Pending(s.status),
+            Some(role) => Poll::Pending(format!("{}, {role}", s.status)),
+        })
+    })
+    .await
 }
 // ANCHOR_END: wait_available
 
@@ -402,22 +392,13 @@ pub async fn wait_deleted(
 ) -> Result<()> {
     let id = &settings.identifier;
     let what = format!("cluster `{id}` to be deleted");
-    let start = Instant::now();
-    let result = loop {
-        let Some(s) = describe_cluster(redshift, id).await? else {
-            break Ok(());
-        };
-        if start.elapsed() + settings.poll_interval > settings.wait_timeout {
-            break Err(Error::Timeout {
-                what,
-                waited: start.elapsed(),
-                last_state: s.status,
-                hint: "deletion goes on in AWS; run `down` again to keep waiting".into(),
-            });
-        }
-        observer.waiting(&what, &s.status, start.elapsed());
-        tokio::time::sleep(settings.poll_interval).await;
-    };
-    observer.wait_over();
-    result
+    let hint = "deletion goes on in AWS; run `down` again to keep waiting";
+    let polling = Polling::every(settings.poll_interval, settings.wait_timeout);
+    wait_until(&what, &polling, hint, observer, async || {
+        Ok(match describe_cluster(redshift, id).await? {
+            None => Poll::Ready(()),
+            Some(s) => Poll::Pending(s.status),
+        })
+    })
+    .await
 }

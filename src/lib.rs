@@ -17,7 +17,7 @@
 //!
 //! - [`config`]: the `.cfg` file, parsed and validated before any AWS call
 //!   (every problem at once, with file, section and key), into a
-//!   [`config::Config`] whose [`config::Target`] is a cluster or a
+//!   [`config::Config`] whose [`config::TargetSettings`] is a cluster or a
 //!   Serverless workgroup, never both.
 //! - [`iam`]: steps 1 and 2, the role's trust policy and the least-privilege
 //!   S3 read policy.
@@ -42,6 +42,9 @@
 //!   user string reaches SQL any other way.
 //! - [`aws`]: the SDK clients from the standard configuration chain (which is
 //!   also how local emulators are reached: `AWS_ENDPOINT_URL`).
+//! - [`wait`]: the one bounded wait (a deadline, a growing interval,
+//!   progress for the observer) behind every cluster, workgroup and
+//!   statement wait.
 //! - [`report`]: what each step did, the shared "create / reuse / replace"
 //!   decision, and the [`report::Observer`] that shows progress.
 //! - [`error`]: typed errors that say what, where and what to do, with the
@@ -79,6 +82,7 @@ pub mod sql;
 pub mod stage;
 #[doc(hidden)]
 pub mod tutorial;
+pub mod wait;
 pub mod warehouse;
 
 /// The book's chapters, compiled as documentation so that `cargo test` runs

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use s3_to_redshift::cluster;
-use s3_to_redshift::config::{Config, Target};
+use s3_to_redshift::config::{Config, TargetSettings};
 use s3_to_redshift::pipeline::DownOptions;
 use s3_to_redshift::report::{Observer, StepReport};
 use s3_to_redshift::{Error, Pipeline};
@@ -260,7 +260,7 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
             // Offer a final snapshot: the cluster's data goes with it, and a
             // snapshot is the one way back. Only on a terminal and only when
             // the command line did not already decide.
-            if let Target::Cluster(c) = &pipeline.cfg.target
+            if let TargetSettings::Cluster(c) = &pipeline.cfg.target
                 && !yes
                 && final_snapshot.is_none()
                 && std::io::stdin().is_terminal()

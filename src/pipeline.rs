@@ -118,11 +118,11 @@ impl Pipeline {
     /// workgroup) and database.
     pub fn warehouse(&self) -> Warehouse {
         let target = match &self.cfg.target {
-            config::Target::Serverless(sl) => Target::Workgroup {
+            config::TargetSettings::Serverless(sl) => Target::Workgroup {
                 name: sl.workgroup.clone(),
                 database: sl.db_name.clone(),
             },
-            config::Target::Cluster(c) => Target::Cluster {
+            config::TargetSettings::Cluster(c) => Target::Cluster {
                 identifier: c.identifier.clone(),
                 database: c.db_name.clone(),
                 db_user: c.db_user.clone(),
@@ -152,11 +152,11 @@ impl Pipeline {
         )
         .await?;
         let (cluster, workgroup) = match &self.cfg.target {
-            config::Target::Serverless(sl) => (
+            config::TargetSettings::Serverless(sl) => (
                 None,
                 serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?,
             ),
-            config::Target::Cluster(c) => (
+            config::TargetSettings::Cluster(c) => (
                 cluster::describe_cluster(&self.clients.redshift, &c.identifier).await?,
                 None,
             ),
@@ -194,8 +194,8 @@ impl Pipeline {
             force,
         )?;
         let target = match &self.cfg.target {
-            config::Target::Serverless(sl) => decide_workgroup(sl, found, force)?,
-            config::Target::Cluster(c) => self.decide_cluster(c, found, &role, force)?,
+            config::TargetSettings::Serverless(sl) => decide_workgroup(sl, found, force)?,
+            config::TargetSettings::Cluster(c) => self.decide_cluster(c, found, &role, force)?,
         };
         Ok(vec![role, policy, target])
     }
@@ -370,8 +370,8 @@ impl Pipeline {
         observer.step(&planned[1]);
 
         let settings = match &self.cfg.target {
-            config::Target::Cluster(c) => c,
-            config::Target::Serverless(sl) => {
+            config::TargetSettings::Cluster(c) => c,
+            config::TargetSettings::Serverless(sl) => {
                 self.activity.step(format!(
                     "setting up Serverless workgroup `{}` and waiting until it is available",
                     sl.workgroup
@@ -483,10 +483,12 @@ impl Pipeline {
             });
         };
         match &self.cfg.target {
-            config::Target::Serverless(sl) => {
+            config::TargetSettings::Serverless(sl) => {
                 serverless::check_ready(&self.clients.serverless, sl, &role.arn).await?;
             }
-            config::Target::Cluster(c) => self.check_cluster_ready(c, &role.arn, observer).await?,
+            config::TargetSettings::Cluster(c) => {
+                self.check_cluster_ready(c, &role.arn, observer).await?
+            }
         }
         self.activity.step(format!(
             "loading {} into {} ({} mode)",
@@ -610,7 +612,7 @@ impl Pipeline {
                 .as_ref()
                 .is_some_and(|w| w.status == "AVAILABLE");
         match &self.cfg.target {
-            config::Target::Serverless(sl) => lines.push(StatusLine {
+            config::TargetSettings::Serverless(sl) => lines.push(StatusLine {
                 kind: "workgroup",
                 name: sl.workgroup.clone(),
                 state: match &found.workgroup {
@@ -623,7 +625,7 @@ impl Pipeline {
                     ),
                 },
             }),
-            config::Target::Cluster(c) => lines.push(StatusLine {
+            config::TargetSettings::Cluster(c) => lines.push(StatusLine {
                 kind: "cluster",
                 name: c.identifier.clone(),
                 state: match &found.cluster {
@@ -666,7 +668,7 @@ impl Pipeline {
     pub async fn plan_down(&self, opts: &DownOptions) -> Result<Vec<StepReport>> {
         let mut steps = Vec::new();
         match &self.cfg.target {
-            config::Target::Serverless(sl) => {
+            config::TargetSettings::Serverless(sl) => {
                 let wg =
                     serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?;
                 steps.push(match wg {
@@ -685,7 +687,7 @@ impl Pipeline {
                         )),
                 });
             }
-            config::Target::Cluster(c) => {
+            config::TargetSettings::Cluster(c) => {
                 let id = &c.identifier;
                 match cluster::describe_cluster(&self.clients.redshift, id).await? {
                     None => steps.push(StepReport::new("cluster", id, Action::Absent)),
@@ -746,7 +748,7 @@ impl Pipeline {
         let planned = self.plan_down(opts).await?;
         let mut done = Vec::new();
         match &self.cfg.target {
-            config::Target::Serverless(sl) => {
+            config::TargetSettings::Serverless(sl) => {
                 if planned[0].action == Action::Delete {
                     self.activity.step(format!(
                         "deleting Serverless workgroup `{}` and namespace `{}`",
@@ -757,7 +759,7 @@ impl Pipeline {
                 }
                 done.push(planned[0].clone());
             }
-            config::Target::Cluster(settings) => {
+            config::TargetSettings::Cluster(settings) => {
                 let id = &settings.identifier;
                 if let Some(state) = cluster::describe_cluster(&self.clients.redshift, id).await? {
                     self.activity.step(format!(

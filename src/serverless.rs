@@ -23,11 +23,11 @@ use std::time::Duration;
 
 use aws_sdk_redshiftserverless::Client;
 use aws_sdk_redshiftserverless::types::{NamespaceStatus, Tag, WorkgroupStatus};
-use tokio::time::Instant;
 
 use crate::config::ServerlessSettings;
 use crate::error::{Error, Result};
 use crate::report::{MANAGED_BY_KEY, MANAGED_BY_VALUE, Observer, not_ours};
+use crate::wait::{Poll, Polling, wait_until};
 
 /// A namespace as found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,37 +286,26 @@ pub async fn wait_available(
         "Serverless workgroup `{}` to become available",
         settings.workgroup
     );
-    let start = Instant::now();
-    let result = loop {
+    let hint = "creation goes on in AWS; run `up` again to keep waiting, or raise \
+                [SERVERLESS] WAIT_TIMEOUT_SECS";
+    let polling = Polling::every(settings.poll_interval, settings.wait_timeout);
+    wait_until(&what, &polling, hint, observer, async || {
         let wg = inspect_workgroup(client, &settings.workgroup).await?;
         let ns = inspect_namespace(client, &settings.namespace).await?;
-        let state = format!(
-            "workgroup {}, namespace {}",
-            wg.as_ref().map_or("absent", |w| w.status.as_str()),
-            ns.as_ref().map_or("absent", |n| n.status.as_str())
-        );
         if let (Some(wg), Some(ns)) = (&wg, &ns)
             && wg.status == WorkgroupStatus::Available.as_str()
             && ns.status == NamespaceStatus::Available.as_str()
             && ns.has_role(role_arn)
         {
-            break Ok(wg.clone());
+            return Ok(Poll::Ready(wg.clone()));
         }
-        if start.elapsed() + settings.poll_interval > settings.wait_timeout {
-            break Err(Error::Timeout {
-                what,
-                waited: start.elapsed(),
-                last_state: state,
-                hint: "creation goes on in AWS; run `up` again to keep waiting, or raise \
-                       [SERVERLESS] WAIT_TIMEOUT_SECS"
-                    .into(),
-            });
-        }
-        observer.waiting(&what, &state, start.elapsed());
-        tokio::time::sleep(settings.poll_interval).await;
-    };
-    observer.wait_over();
-    result
+        Ok(Poll::Pending(format!(
+            "workgroup {}, namespace {}",
+            wg.as_ref().map_or("absent", |w| w.status.as_str()),
+            ns.as_ref().map_or("absent", |n| n.status.as_str())
+        )))
+    })
+    .await
 }
 
 /// Deletes the workgroup, waits until it is gone, then deletes the
@@ -343,21 +332,15 @@ pub async fn delete(
                 .map_err(|e| Error::aws("Redshift Serverless", "DeleteWorkgroup", wg_name, e))?;
         }
         let what = format!("Serverless workgroup `{wg_name}` to be deleted");
-        let start = Instant::now();
-        while let Some(wg) = inspect_workgroup(client, wg_name).await? {
-            if start.elapsed() + settings.poll_interval > settings.wait_timeout {
-                observer.wait_over();
-                return Err(Error::Timeout {
-                    what,
-                    waited: start.elapsed(),
-                    last_state: wg.status,
-                    hint: "deletion goes on in AWS; run `down` again to keep waiting".into(),
-                });
-            }
-            observer.waiting(&what, &wg.status, start.elapsed());
-            tokio::time::sleep(settings.poll_interval).await;
-        }
-        observer.wait_over();
+        let hint = "deletion goes on in AWS; run `down` again to keep waiting";
+        let polling = Polling::every(settings.poll_interval, settings.wait_timeout);
+        wait_until(&what, &polling, hint, observer, async || {
+            Ok(match inspect_workgroup(client, wg_name).await? {
+                None => Poll::Ready(()),
+                Some(wg) => Poll::Pending(wg.status),
+            })
+        })
+        .await?;
     }
     let ns_name = &settings.namespace;
     if let Some(ns) = inspect_namespace(client, ns_name).await? {

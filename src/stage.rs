@@ -30,7 +30,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, S3Uri, Target};
+use crate::config::{Config, S3Uri, TargetSettings};
 use crate::error::{Error, Result};
 use crate::report::Observer;
 
@@ -62,10 +62,10 @@ pub fn slices_per_node(node_type: &str) -> u32 {
 /// workgroup publishes no slice count; it is counted as the smallest
 /// cluster's two, so small files still load as a few parts and large ones
 /// are split by size ([`TARGET_PART_BYTES`]) anyway.
-pub fn slices(target: &Target) -> u32 {
+pub fn slices(target: &TargetSettings) -> u32 {
     match target {
-        Target::Cluster(c) => slices_per_node(&c.node_type) * c.num_nodes.max(1),
-        Target::Serverless(_) => 2,
+        TargetSettings::Cluster(c) => slices_per_node(&c.node_type) * c.num_nodes.max(1),
+        TargetSettings::Serverless(_) => 2,
     }
 }
 

@@ -16,14 +16,14 @@
 //!   second query is needed to learn it.
 
 use std::fmt;
-use std::time::Duration;
 
 use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput;
 use aws_sdk_redshiftdata::types::Field;
 
 use crate::error::{Error, Result};
-use crate::report::Activity;
+use crate::report::{Activity, Quiet};
+use crate::wait::{Poll, wait_until};
 
 /// Where the SQL runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,29 +64,10 @@ impl fmt::Display for Target {
     }
 }
 
-/// How statements are waited on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Polling {
-    /// The first delay between `DescribeStatement` calls.
-    pub first: Duration,
-    /// The longest delay; the delay grows by half each poll up to this.
-    pub max: Duration,
-    /// How long a statement may take before it is cancelled.
-    pub timeout: Duration,
-}
-
-impl Default for Polling {
-    /// 100 ms growing to 2 s, for at most 15 minutes. Short statements finish
-    /// in well under a second, so a fast first poll matters; a long COPY
-    /// should not cost hundreds of calls, so the delay grows.
-    fn default() -> Self {
-        Self {
-            first: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-            timeout: Duration::from_secs(900),
-        }
-    }
-}
+/// How statements are waited on: [`Polling::default`] starts at 100 ms and
+/// grows to 2 s, for at most 15 minutes (the one pacing type, shared with
+/// the cluster waits, lives in [`crate::wait`]).
+pub use crate::wait::Polling;
 
 /// A finished statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -483,11 +464,10 @@ pub async fn wait_for_statement(
     sql: &str,
     polling: &Polling,
 ) -> Result<aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput> {
-    // tokio's clock, not std's: the same in production, and under a paused
-    // test clock the deadline advances with the sleeps instead of never.
-    let start = tokio::time::Instant::now();
-    let mut delay = polling.first;
-    loop {
+    use aws_sdk_redshiftdata::types::StatusString;
+    let what = format!("SQL statement {id} ({})", brief(sql));
+    let hint = "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer";
+    let done = wait_until(&what, polling, hint, &Quiet, async || {
         let d = data
             .describe_statement()
             .id(id)
@@ -495,64 +475,61 @@ pub async fn wait_for_statement(
             .await
             .map_err(|e| Error::aws("Redshift Data API", "DescribeStatement", id, e))?;
         match d.status() {
-            Some(aws_sdk_redshiftdata::types::StatusString::Finished) => return Ok(d),
-            Some(aws_sdk_redshiftdata::types::StatusString::Failed) => {
-                // In a batch, name the sub-statement that failed.
-                let failed = d.sub_statements().iter().find(|s| {
-                    s.status() == Some(&aws_sdk_redshiftdata::types::StatementStatusString::Failed)
-                });
-                let (sub_id, sub_sql, message, query_id) = match failed {
-                    Some(s) => (
-                        s.id().to_string(),
-                        s.query_string().unwrap_or(sql).to_string(),
-                        s.error().or(d.error()).unwrap_or("no message").to_string(),
-                        s.redshift_query_id(),
-                    ),
-                    None => (
-                        id.to_string(),
-                        sql.to_string(),
-                        d.error().unwrap_or("no message").to_string(),
-                        d.redshift_query_id(),
-                    ),
-                };
-                return Err(Error::StatementFailed {
-                    id: sub_id,
-                    sql: brief(&sub_sql),
-                    message,
-                    query_id,
-                    load_errors: Default::default(),
-                });
-            }
-            Some(aws_sdk_redshiftdata::types::StatusString::Aborted) => {
-                return Err(Error::StatementAborted {
-                    id: id.to_string(),
-                    sql: brief(sql),
-                });
-            }
-            _ => {}
+            Some(StatusString::Finished) => Ok(Poll::Ready(d)),
+            Some(StatusString::Failed) => Err(statement_failed(&d, id, sql)),
+            Some(StatusString::Aborted) => Err(Error::StatementAborted {
+                id: id.to_string(),
+                sql: brief(sql),
+            }),
+            other => Ok(Poll::Pending(other.map_or("?", |s| s.as_str()).to_string())),
         }
-        if start.elapsed() + delay > polling.timeout {
-            // Cancel so an abandoned statement does not hold locks or
-            // keep loading behind the user's back.
-            if let Err(e) = data.cancel_statement().id(id).send().await {
-                tracing::warn!(
-                    "could not cancel statement {id}: {}",
-                    aws_sdk_redshiftdata::error::DisplayErrorContext(&e)
-                );
-            }
-            return Err(Error::Timeout {
-                what: format!("SQL statement {id} ({})", brief(sql)),
-                waited: start.elapsed(),
-                last_state: d
-                    .status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                hint: "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer"
-                    .into(),
-            });
+    })
+    .await;
+    if let Err(Error::Timeout { .. }) = &done {
+        // Cancel so an abandoned statement does not hold locks or keep
+        // loading behind the user's back.
+        if let Err(e) = data.cancel_statement().id(id).send().await {
+            tracing::warn!(
+                "could not cancel statement {id}: {}",
+                aws_sdk_redshiftdata::error::DisplayErrorContext(&e)
+            );
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(polling.max);
+    }
+    done
+}
+
+/// The error for a FAILED statement, with Redshift's message; in a batch,
+/// it names the sub-statement that failed.
+fn statement_failed(
+    d: &aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput,
+    id: &str,
+    sql: &str,
+) -> Error {
+    use aws_sdk_redshiftdata::types::StatementStatusString;
+    let failed = d
+        .sub_statements()
+        .iter()
+        .find(|s| s.status() == Some(&StatementStatusString::Failed));
+    let (sub_id, sub_sql, message, query_id) = match failed {
+        Some(s) => (
+            s.id().to_string(),
+            s.query_string().unwrap_or(sql).to_string(),
+            s.error().or(d.error()).unwrap_or("no message").to_string(),
+            s.redshift_query_id(),
+        ),
+        None => (
+            id.to_string(),
+            sql.to_string(),
+            d.error().unwrap_or("no message").to_string(),
+            d.redshift_query_id(),
+        ),
+    };
+    Error::StatementFailed {
+        id: sub_id,
+        sql: brief(&sub_sql),
+        message,
+        query_id,
+        load_errors: Default::default(),
     }
 }
 // ANCHOR_END: wait_for_statement

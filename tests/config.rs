@@ -4,7 +4,7 @@
 
 use s3_to_redshift::config::{
     ClusterType, Compression, Config, DistStyle, Document, LoadFormat, LoadMode, OnExisting,
-    RetryMode, Target,
+    RetryMode, TargetSettings,
 };
 use s3_to_redshift::error::ConfigError;
 
@@ -686,7 +686,7 @@ fn a_serverless_workgroup_replaces_the_cluster_section() {
         .config(None)
         .unwrap_or_else(|e| panic!("{e}"));
     // The type says which target it is: no cluster settings at all.
-    let Target::Serverless(sl) = &c.target else {
+    let TargetSettings::Serverless(sl) = &c.target else {
         panic!("expected a Serverless target, got {:?}", c.target)
     };
     assert_eq!(

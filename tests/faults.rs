@@ -116,12 +116,15 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Waits until a rule has fired, so the signal lands mid-step.
+///
+/// Why no settling sleep after it: the rule fires when the proxy holds the
+/// request, so the CLI is already awaiting the slowed reply, inside the step
+/// it names; and its signal handlers were installed when the command began
+/// (`stop_signal` is polled with the command's first poll), long before.
 async fn fired(n: &tokio::sync::Notify) {
     tokio::time::timeout(Duration::from_secs(60), n.notified())
         .await
         .expect("the fault was never reached");
-    // Let the CLI settle into waiting on the slowed reply.
-    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 async fn rows_in(p: &s3_to_redshift::Pipeline, sql: &str) -> i64 {

@@ -21,7 +21,7 @@ use aws_sdk_redshiftserverless::types::{
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use s3_to_redshift::Error;
-use s3_to_redshift::config::{Document, ServerlessSettings, Target};
+use s3_to_redshift::config::{Document, ServerlessSettings, TargetSettings};
 use s3_to_redshift::report::Quiet;
 use s3_to_redshift::serverless;
 
@@ -34,7 +34,7 @@ fn settings() -> ServerlessSettings {
         .set("SERVERLESS", "WORKGROUP", "analytics")
         .set("SERVERLESS", "PROVISION", "true");
     let cfg = doc.config(None).unwrap_or_else(|e| panic!("{e}"));
-    let Target::Serverless(mut sl) = cfg.target else {
+    let TargetSettings::Serverless(mut sl) = cfg.target else {
         panic!("expected [SERVERLESS], got {:?}", cfg.target)
     };
     sl.poll_interval = Duration::from_secs(10);

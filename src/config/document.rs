@@ -22,7 +22,7 @@ use crate::error::ConfigError;
 /// the demo config and the tests all go through here.
 ///
 /// ```
-/// use s3_to_redshift::config::{Document, LoadMode, Target};
+/// use s3_to_redshift::config::{Document, LoadMode, TargetSettings};
 ///
 /// let text = std::fs::read_to_string("examples/pipeline.cfg")?;
 /// let mut doc = Document::parse(&text, "pipeline.cfg")?;
@@ -32,7 +32,7 @@ use crate::error::ConfigError;
 /// // The same file, pointed at a Serverless workgroup instead.
 /// doc.remove_section("CLUSTER").set("SERVERLESS", "WORKGROUP", "analytics");
 /// let cfg = doc.config(None)?;
-/// assert!(matches!(&cfg.target, Target::Serverless(sl) if sl.namespace == "analytics-ns"));
+/// assert!(matches!(&cfg.target, TargetSettings::Serverless(sl) if sl.namespace == "analytics-ns"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]

@@ -24,7 +24,7 @@
 //!
 //! # Layout
 //!
-//! - `mod.rs` (here): [`Config`], the [`Target`] it names, and the ways to
+//! - `mod.rs` (here): [`Config`], the [`TargetSettings`] it names, and the ways to
 //!   get one (from a file, from text, with values set on top).
 //! - `settings.rs`: one plain struct per section, and the word enums
 //!   (`MODE = upsert`) that parse with `FromStr`.
@@ -63,35 +63,35 @@ pub const PASSWORD_ENV: &str = "S3_TO_REDSHIFT_DB_PASSWORD";
 /// them, and every step that touches the warehouse must decide which it
 /// has. A `match` makes the compiler check that each step did.
 #[derive(Clone, Debug)]
-pub enum Target {
+pub enum TargetSettings {
     /// `[CLUSTER]`: a provisioned cluster, created and deleted by the tool.
     Cluster(ClusterSettings),
     /// `[SERVERLESS]`: a Redshift Serverless workgroup.
     Serverless(ServerlessSettings),
 }
 
-impl Target {
+impl TargetSettings {
     /// The cluster identifier or the workgroup's name.
     pub fn name(&self) -> &str {
         match self {
-            Target::Cluster(c) => &c.identifier,
-            Target::Serverless(sl) => &sl.workgroup,
+            TargetSettings::Cluster(c) => &c.identifier,
+            TargetSettings::Serverless(sl) => &sl.workgroup,
         }
     }
 
     /// What it is, for messages: `cluster` or `Serverless workgroup`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Target::Cluster(_) => "cluster",
-            Target::Serverless(_) => "Serverless workgroup",
+            TargetSettings::Cluster(_) => "cluster",
+            TargetSettings::Serverless(_) => "Serverless workgroup",
         }
     }
 
     /// The database the table lives in.
     pub fn database(&self) -> &str {
         match self {
-            Target::Cluster(c) => &c.db_name,
-            Target::Serverless(sl) => &sl.db_name,
+            TargetSettings::Cluster(c) => &c.db_name,
+            TargetSettings::Serverless(sl) => &sl.db_name,
         }
     }
 }
@@ -106,7 +106,7 @@ pub struct Config {
     /// `[IAM]`.
     pub iam: IamSettings,
     /// `[CLUSTER]` or `[SERVERLESS]`: what the SQL runs on.
-    pub target: Target,
+    pub target: TargetSettings,
     /// `[S3]`.
     pub s3: S3Settings,
     /// `[TABLE]` and `[COLUMNS]`.
@@ -144,8 +144,8 @@ impl Config {
     /// ```
     pub fn cluster(&self) -> Result<&ClusterSettings, ConfigError> {
         match &self.target {
-            Target::Cluster(c) => Ok(c),
-            Target::Serverless(sl) => Err(ConfigError::Invalid {
+            TargetSettings::Cluster(c) => Ok(c),
+            TargetSettings::Serverless(sl) => Err(ConfigError::Invalid {
                 path: self.path.clone(),
                 problems: vec![Problem {
                     section: "CLUSTER".into(),

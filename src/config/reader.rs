@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use ini::Ini;
 
 use super::keys::{CLASSIC, IGNORED, SCHEMA, canonical, did_you_mean, section_name, unquote};
-use super::{Config, Target};
+use super::{Config, TargetSettings};
 use crate::error::Problem;
 
 /// Where a value came from, as written in the file.
@@ -241,7 +241,7 @@ impl Reader {
 
     /// `[CLUSTER]` or `[SERVERLESS]`, whichever the file has; both is a
     /// problem (one would be silently ignored), neither asks for a cluster.
-    fn target(&mut self, env_password: Option<String>) -> Option<Target> {
+    fn target(&mut self, env_password: Option<String>) -> Option<TargetSettings> {
         let has = |r: &Self, sec: &str| r.values.keys().any(|(s, _)| s == sec);
         match (has(self, "CLUSTER"), has(self, "SERVERLESS")) {
             (true, true) => {
@@ -254,8 +254,8 @@ impl Reader {
                 );
                 None
             }
-            (false, true) => self.serverless().map(Target::Serverless),
-            _ => self.cluster(env_password).map(Target::Cluster),
+            (false, true) => self.serverless().map(TargetSettings::Serverless),
+            _ => self.cluster(env_password).map(TargetSettings::Cluster),
         }
     }
 }
