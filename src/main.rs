@@ -256,56 +256,67 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
             force,
             final_snapshot,
         } => {
-            let mut final_snapshot = final_snapshot;
-            // Offer a final snapshot: the cluster's data goes with it, and a
-            // snapshot is the one way back. Only on a terminal and only when
-            // the command line did not already decide.
-            if let TargetSettings::Cluster(c) = &pipeline.cfg.target
-                && !yes
-                && final_snapshot.is_none()
-                && std::io::stdin().is_terminal()
-            {
-                let id = &c.identifier;
-                if cluster::describe_cluster(&pipeline.clients.redshift, id).await?.is_some()
-                    && confirm(&format!(
-                        "Take a final snapshot of cluster `{id}` first (kept, and billed as backup storage, until you delete it)?"
-                    ))
-                    .await
-                {
-                    final_snapshot = Some(final_snapshot_id(id));
-                }
-            }
             let opts = DownOptions {
                 with_iam,
                 force,
                 final_snapshot,
             };
-            let planned = pipeline.plan_down(&opts).await?;
-            println!("Down will:");
-            for step in &planned {
-                println!("{}", step.planned());
-            }
-            if !yes {
-                if !std::io::stdin().is_terminal() {
-                    return Err(Error::Refused {
-                        action: "delete",
-                        kind: pipeline.cfg.target.kind(),
-                        name: pipeline.cfg.target.name().to_string(),
-                        reason: "no terminal to confirm on; pass --yes to confirm".into(),
-                    });
-                }
-                if !confirm("Delete these resources?").await {
-                    return Err(Error::Refused {
-                        action: "delete",
-                        kind: pipeline.cfg.target.kind(),
-                        name: pipeline.cfg.target.name().to_string(),
-                        reason: "not confirmed".into(),
-                    });
-                }
-            }
-            pipeline.down(&opts, progress).await?;
+            down(pipeline, opts, yes, progress).await?;
         }
     }
+    Ok(())
+}
+
+/// `down`: offers a final snapshot, shows what will be deleted, asks (unless
+/// `--yes`), then deletes.
+async fn down(
+    pipeline: &Pipeline,
+    mut opts: DownOptions,
+    yes: bool,
+    progress: &Progress,
+) -> Result<(), Error> {
+    // Offer a final snapshot: the cluster's data goes with it, and a
+    // snapshot is the one way back. Only on a terminal and only when
+    // the command line did not already decide.
+    if let TargetSettings::Cluster(c) = &pipeline.cfg.target
+        && !yes
+        && opts.final_snapshot.is_none()
+        && std::io::stdin().is_terminal()
+    {
+        let id = &c.identifier;
+        if cluster::describe_cluster(&pipeline.clients.redshift, id).await?.is_some()
+            && confirm(&format!(
+                "Take a final snapshot of cluster `{id}` first (kept, and billed as backup storage, until you delete it)?"
+            ))
+            .await
+        {
+            opts.final_snapshot = Some(final_snapshot_id(id));
+        }
+    }
+    let planned = pipeline.plan_down(&opts).await?;
+    println!("Down will:");
+    for step in &planned {
+        println!("{}", step.planned());
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Refused {
+                action: "delete",
+                kind: pipeline.cfg.target.kind(),
+                name: pipeline.cfg.target.name().to_string(),
+                reason: "no terminal to confirm on; pass --yes to confirm".into(),
+            });
+        }
+        if !confirm("Delete these resources?").await {
+            return Err(Error::Refused {
+                action: "delete",
+                kind: pipeline.cfg.target.kind(),
+                name: pipeline.cfg.target.name().to_string(),
+                reason: "not confirmed".into(),
+            });
+        }
+    }
+    pipeline.down(&opts, progress).await?;
     Ok(())
 }
 

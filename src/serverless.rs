@@ -181,6 +181,27 @@ pub async fn check_ready(
     Ok(wg)
 }
 
+/// The ARNs of the roles `ns` has. GetNamespace lists each as
+/// `IamRole(applyStatus=in-sync, iamRoleArn=arn:…)` (or, from some
+/// emulators, the bare ARN).
+fn role_arns(ns: &NamespaceState) -> Vec<String> {
+    ns.iam_roles
+        .iter()
+        .filter_map(|r| {
+            r.split("iamRoleArn=")
+                .nth(1)
+                .map(|rest| {
+                    rest.trim_end_matches(')')
+                        .split(',')
+                        .next()
+                        .unwrap_or(rest)
+                        .to_string()
+                })
+                .or_else(|| r.starts_with("arn:").then(|| r.clone()))
+        })
+        .collect()
+}
+
 /// Creates (or completes) the namespace and the workgroup, tagged as ours,
 /// with `role_arn` associated, and waits until the workgroup is available.
 /// Existing ones not tagged as ours are refused unless `force`.
@@ -213,22 +234,7 @@ pub async fn provision(
         }
         Some(ns) if !ns.has_role(role_arn) => {
             // update-namespace replaces the list: keep the roles it has.
-            let mut roles: Vec<String> = ns
-                .iam_roles
-                .iter()
-                .filter_map(|r| {
-                    r.split("iamRoleArn=")
-                        .nth(1)
-                        .map(|rest| {
-                            rest.trim_end_matches(')')
-                                .split(',')
-                                .next()
-                                .unwrap_or(rest)
-                                .to_string()
-                        })
-                        .or_else(|| r.starts_with("arn:").then(|| r.clone()))
-                })
-                .collect();
+            let mut roles = role_arns(&ns);
             roles.push(role_arn.to_string());
             client
                 .update_namespace()

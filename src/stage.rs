@@ -262,18 +262,10 @@ pub async fn upload(
     let folder = stage_folder(cfg, file, &file_digest(&meta))?;
     let slices = slices(&cfg.target);
     let parts = part_count(meta.len(), slices);
-    let quote = u8::try_from(cfg.load.quote).unwrap_or(b'"');
-    let path: PathBuf = file.to_path_buf();
-    let header_lines = cfg.load.ignore_header;
-    let len = meta.len();
     observer.progress("finding record boundaries", 0, 1);
-    let split = tokio::task::spawn_blocking(move || {
-        let f = std::fs::File::open(&path)?;
-        split_points(BufReader::new(f), len, parts, header_lines, quote)
-    })
-    .await
-    .expect("the split task does not panic")
-    .map_err(|e| io_err("reading the file failed", e))?;
+    let split = find_splits(cfg, file, meta.len(), parts)
+        .await
+        .map_err(|e| io_err("reading the file failed", e))?;
     observer.progress("finding record boundaries", 1, 1);
 
     // Compress on every core, upload as parts become ready; at most
@@ -308,6 +300,37 @@ pub async fn upload(
             Ok::<(String, u64), std::io::Error>((format!("s3://{bucket}/{key}"), size))
         }));
     }
+    let progress = |done: u64| {
+        observer.progress(
+            "compressing and uploading parts",
+            done.min(total_raw),
+            total_raw,
+        )
+    };
+    let (uploaded, uploaded_bytes) = gather(tasks, &folder, &done_raw, progress, observer).await?;
+    let manifest = write_manifest(s3, &folder, &uploaded).await?;
+    observer.wait_over();
+    Ok(StageReport {
+        slices,
+        parts: uploaded,
+        manifest,
+        raw_bytes: meta.len(),
+        uploaded_bytes,
+    })
+}
+
+/// A part's upload task: its `s3://` URI and compressed size, once sent.
+type PartTask = tokio::task::JoinHandle<std::io::Result<(String, u64)>>;
+
+/// Waits for the part uploads in order, reporting progress as they finish;
+/// returns their URIs and the bytes sent. The first failure is the error.
+async fn gather(
+    tasks: Vec<PartTask>,
+    folder: &S3Uri,
+    done_raw: &std::sync::atomic::AtomicU64,
+    progress: impl Fn(u64),
+    observer: &dyn Observer,
+) -> Result<(Vec<String>, u64)> {
     let mut uploaded = Vec::new();
     let mut uploaded_bytes = 0;
     let count = tasks.len() as u64;
@@ -321,16 +344,34 @@ pub async fn upload(
             })?;
         uploaded_bytes += size;
         uploaded.push(uri);
-        observer.progress(
-            "compressing and uploading parts",
-            done_raw
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .min(total_raw),
-            total_raw,
-        );
+        progress(done_raw.load(std::sync::atomic::Ordering::Relaxed));
         observer.progress("parts uploaded", i as u64 + 1, count);
     }
-    let entries: Vec<serde_json::Value> = uploaded
+    Ok((uploaded, uploaded_bytes))
+}
+
+/// The record boundaries of `file` for `parts` parts, found off the async
+/// threads: reading a large file would otherwise stall every other task.
+async fn find_splits(cfg: &Config, file: &Path, len: u64, parts: u32) -> std::io::Result<Split> {
+    let quote = u8::try_from(cfg.load.quote).unwrap_or(b'"');
+    let header_lines = cfg.load.ignore_header;
+    let path: PathBuf = file.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&path)?;
+        split_points(BufReader::new(f), len, parts, header_lines, quote)
+    })
+    .await
+    .expect("the split task does not panic")
+}
+
+/// Writes the manifest listing `parts` (each mandatory, so a missing part
+/// fails the COPY instead of loading less) into `folder`.
+async fn write_manifest(
+    s3: &aws_sdk_s3::Client,
+    folder: &S3Uri,
+    parts: &[String],
+) -> Result<S3Uri> {
+    let entries: Vec<serde_json::Value> = parts
         .iter()
         .map(|u| serde_json::json!({"url": u, "mandatory": true}))
         .collect();
@@ -348,14 +389,7 @@ pub async fn upload(
         .send()
         .await
         .map_err(|e| Error::aws("S3", "PutObject", manifest.to_string(), e))?;
-    observer.wait_over();
-    Ok(StageReport {
-        slices,
-        parts: uploaded,
-        manifest,
-        raw_bytes: meta.len(),
-        uploaded_bytes,
-    })
+    Ok(manifest)
 }
 
 /// Uploads one part: a single `PutObject` when small, else a multipart

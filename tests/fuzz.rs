@@ -90,7 +90,9 @@ proptest! {
     fn copy_options_survive_the_round_trip(
         null_as in nasty(),
         date_format in nasty(),
-        delimiter in prop_oneof![Just(','), Just('|'), Just('\t'), Just(';'), Just('\''), Just('\\')],
+        delimiter in prop_oneof![
+            Just(','), Just('|'), Just('\t'), Just(';'), Just('\''), Just('\\')
+        ],
         quote in prop_oneof![Just('"'), Just('\''), Just('`'), Just('\\')],
         key in "[a-zA-Z0-9/._=-]{1,30}",
         max_errors in 0u32..1000,
@@ -111,8 +113,9 @@ proptest! {
         let role = "arn:aws:iam::123456789012:role/r";
         match s3_to_redshift::load::copy_sql(&cfg, &cfg.table.name, "us-east-1", role) {
             Ok(sql) => {
-                let tokens = tokenize(&sql).map_err(|e| TestCaseError::fail(format!("{e}: {sql}")))?;
-                let spec = copy::parse(&tokens).map_err(|e| TestCaseError::fail(format!("{e}: {sql}")))?;
+                let fail = |e: String| TestCaseError::fail(format!("{e}: {sql}"));
+                let tokens = tokenize(&sql).map_err(|e| fail(e.to_string()))?;
+                let spec = copy::parse(&tokens).map_err(|e| fail(e.to_string()))?;
                 prop_assert_eq!(spec.null_as.as_deref(), Some(null_as.as_str()), "{}", sql);
                 prop_assert_eq!(spec.date_format.as_deref(), Some(date_format.as_str()), "{}", sql);
                 prop_assert_eq!(spec.delimiter, Some(delimiter), "{}", sql);

@@ -127,7 +127,9 @@ async fn upsert_updates_matching_keys_inserts_new_ones_and_keeps_the_rest() {
     require_sandbox();
     let names = Names::new("upsert");
     let p = pipeline(&names, &[("LOAD", "MODE = upsert\nKEY = sale_id")]).await;
-    upload(&p, &names, format!("{HEADER}1,2024-01-01,north,a,1,1.00\n2,2024-01-01,south,b,2,1.00\n3,2024-01-01,east,c,3,1.00\n").as_bytes()).await;
+    let rows =
+        "1,2024-01-01,north,a,1,1.00\n2,2024-01-01,south,b,2,1.00\n3,2024-01-01,east,c,3,1.00\n";
+    upload(&p, &names, format!("{HEADER}{rows}").as_bytes()).await;
     p.up(false, &Quiet).await.unwrap();
     let first = p.load(&Quiet).await.unwrap();
     assert_eq!(
@@ -163,7 +165,9 @@ async fn upsert_updates_matching_keys_inserts_new_ones_and_keeps_the_rest() {
 
     // Two rows with one key: which wins would depend on row order, so the
     // load is refused and the table is left alone.
-    upload(&p, &names, format!("{HEADER}2,2024-01-03,south,b,21,1.00\n2,2024-01-03,south,b,22,1.00\n5,2024-01-03,x,e,5,1.00\n").as_bytes()).await;
+    let rows =
+        "2,2024-01-03,south,b,21,1.00\n2,2024-01-03,south,b,22,1.00\n5,2024-01-03,x,e,5,1.00\n";
+    upload(&p, &names, format!("{HEADER}{rows}").as_bytes()).await;
     let err = p.load(&Quiet).await.unwrap_err().to_string();
     assert!(
         err.contains("same key (\"sale_id\") on several rows: (2) ×2"),

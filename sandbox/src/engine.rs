@@ -395,46 +395,23 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Runs a submitted statement to its end, and records how it ended.
     async fn run(self: Arc<Self>, id: String) {
         let started = Instant::now();
+        // Held until the statement ends: the permits bound the PostgreSQL
+        // connections open at once.
         let _permit = self.permits.acquire().await.expect("semaphore open");
         let cancelled = self.cancelled(&id);
-        let st = match self.get(&id) {
-            Ok(st) => st,
-            Err(_) => return,
-        };
-        if cancelled.load(Ordering::SeqCst) {
-            self.finish_all(&id, Status::Aborted, None, started);
+        let Ok(st) = self.get(&id) else {
             return;
-        }
-        let req = st.request.clone();
-        let client = match self.open(&req, &st.generation).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.finish_all(&id, Status::Failed, Some(e), started);
-                return;
-            }
         };
-        if let Some(r) = self.running.lock().unwrap().get_mut(&id) {
-            r.cancel = Some(client.cancel_token());
-        }
-        // STARTED only once a cancel can reach the query; a cancel that came
-        // while connecting is honoured here.
-        if cancelled.load(Ordering::SeqCst) {
-            self.finish_all(&id, Status::Aborted, None, started);
+        let Some(client) = self.start(&id, &st, &cancelled, started).await else {
             return;
-        }
-        self.update(&id, |s| s.status = Status::Started);
-        let pid: i64 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .map(|r| r.get::<_, i32>(0).into())
-            .unwrap_or(0);
-        self.update(&id, |s| s.pid = pid);
-
+        };
+        let req = &st.request;
         let ctx = Context {
             engine: &self,
-            request: &req,
+            request: req,
             cancelled: &cancelled,
             statement_id: &id,
         };
@@ -445,38 +422,7 @@ impl Engine {
                 return;
             }
         }
-        let mut failure: Option<(Status, String)> = None;
-        for (i, sub) in st.subs.iter().enumerate() {
-            if failure.is_some() {
-                self.set_sub(&id, i, Status::Aborted, None, -1, None, 0, 0);
-                continue;
-            }
-            if cancelled.load(Ordering::SeqCst) {
-                let e = "ERROR: Query cancelled on user's request".to_string();
-                self.set_sub(&id, i, Status::Aborted, Some(e.clone()), -1, None, 0, 0);
-                failure = Some((Status::Aborted, e));
-                continue;
-            }
-            self.set_sub(&id, i, Status::Started, None, -1, None, 0, 0);
-            let query_id = self.query_id();
-            let t0 = Instant::now();
-            let outcome = execute_one(&ctx, &client, &sub.sql, query_id).await;
-            let dur = t0.elapsed().as_nanos() as i64;
-            match outcome {
-                Ok((rows, result)) => {
-                    self.set_sub(&id, i, Status::Finished, None, rows, result, query_id, dur)
-                }
-                Err(e) => {
-                    let status = if cancelled.load(Ordering::SeqCst) {
-                        Status::Aborted
-                    } else {
-                        Status::Failed
-                    };
-                    self.set_sub(&id, i, status, Some(e.clone()), -1, None, query_id, dur);
-                    failure = Some((status, e));
-                }
-            }
-        }
+        let mut failure = self.run_subs(&ctx, &client, &st.subs).await;
         if req.is_batch {
             let end = if failure.is_some() {
                 "ROLLBACK"
@@ -499,6 +445,93 @@ impl Engine {
             }
         });
         self.running.lock().unwrap().remove(&id);
+    }
+
+    /// Connects for statement `id` and marks it STARTED; `None` when it
+    /// ended instead (cancelled, or no connection), which is then recorded.
+    ///
+    /// STARTED only once a cancel can reach the query: the cancel token is
+    /// stored first, and a cancel that came while connecting is honoured
+    /// here rather than lost.
+    async fn start(
+        &self,
+        id: &str,
+        st: &Statement,
+        cancelled: &AtomicBool,
+        started: Instant,
+    ) -> Option<Client> {
+        if cancelled.load(Ordering::SeqCst) {
+            self.finish_all(id, Status::Aborted, None, started);
+            return None;
+        }
+        let client = match self.open(&st.request, &st.generation).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.finish_all(id, Status::Failed, Some(e), started);
+                return None;
+            }
+        };
+        if let Some(r) = self.running.lock().unwrap().get_mut(id) {
+            r.cancel = Some(client.cancel_token());
+        }
+        if cancelled.load(Ordering::SeqCst) {
+            self.finish_all(id, Status::Aborted, None, started);
+            return None;
+        }
+        self.update(id, |s| s.status = Status::Started);
+        let pid: i64 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map(|r| r.get::<_, i32>(0).into())
+            .unwrap_or(0);
+        self.update(id, |s| s.pid = pid);
+        Some(client)
+    }
+
+    /// Runs the statements of a request in order, recording each one's
+    /// outcome; returns the first failure. Once one has failed (or the
+    /// request was cancelled), the rest are ABORTED without running: in a
+    /// batch they would be rolled back anyway.
+    async fn run_subs(
+        &self,
+        ctx: &Context<'_>,
+        client: &Client,
+        subs: &[Sub],
+    ) -> Option<(Status, String)> {
+        let id = ctx.statement_id;
+        let mut failure: Option<(Status, String)> = None;
+        for (i, sub) in subs.iter().enumerate() {
+            if failure.is_some() {
+                self.set_sub(id, i, Status::Aborted, None, -1, None, 0, 0);
+                continue;
+            }
+            if ctx.cancelled.load(Ordering::SeqCst) {
+                let e = "ERROR: Query cancelled on user's request".to_string();
+                self.set_sub(id, i, Status::Aborted, Some(e.clone()), -1, None, 0, 0);
+                failure = Some((Status::Aborted, e));
+                continue;
+            }
+            self.set_sub(id, i, Status::Started, None, -1, None, 0, 0);
+            let query_id = self.query_id();
+            let t0 = Instant::now();
+            let outcome = execute_one(ctx, client, &sub.sql, query_id).await;
+            let dur = t0.elapsed().as_nanos() as i64;
+            match outcome {
+                Ok((rows, result)) => {
+                    self.set_sub(id, i, Status::Finished, None, rows, result, query_id, dur)
+                }
+                Err(e) => {
+                    let status = if ctx.cancelled.load(Ordering::SeqCst) {
+                        Status::Aborted
+                    } else {
+                        Status::Failed
+                    };
+                    self.set_sub(id, i, status, Some(e.clone()), -1, None, query_id, dur);
+                    failure = Some((status, e));
+                }
+            }
+        }
+        failure
     }
 
     async fn open(&self, req: &Request, generation: &str) -> Result<Client, String> {
@@ -604,20 +637,7 @@ async fn execute_one(
                 .into(),
         );
     }
-    for note in translate::translate_ddl(&mut tokens) {
-        tracing::info!(
-            "statement {}: {note} (Redshift-only, no effect on PostgreSQL)",
-            ctx.statement_id
-        );
-    }
-    let names = translate::number_params(&mut tokens);
-    let mut params = Vec::new();
-    for name in &names {
-        match ctx.request.params.iter().find(|(n, _)| n == name) {
-            Some((_, v)) => params.push(TextParam(v.clone())),
-            None => return Err(format!("ERROR: no value for parameter :{name}")),
-        }
-    }
+    let params = to_postgres(ctx, &mut tokens)?;
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
         .iter()
         .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -635,9 +655,45 @@ async fn execute_one(
         .query(&stmt, &refs)
         .await
         .map_err(|e| pg_message(&e))?;
+    let data = result_data(stmt.columns(), &rows)?;
+    Ok((data.rows.len() as i64, Some(data)))
+}
+
+/// Makes a Redshift statement fit for PostgreSQL, in place: its
+/// Redshift-only DDL translated (what was dropped is logged, not silently
+/// lost) and its `:name` parameters numbered. Returns the parameters'
+/// values in placeholder order; a name the request gave no value for is an
+/// error, as in the Data API.
+fn to_postgres(
+    ctx: &Context<'_>,
+    tokens: &mut Vec<translate::Token>,
+) -> Result<Vec<TextParam>, String> {
+    for note in translate::translate_ddl(tokens) {
+        tracing::info!(
+            "statement {}: {note} (Redshift-only, no effect on PostgreSQL)",
+            ctx.statement_id
+        );
+    }
+    let names = translate::number_params(tokens);
+    let mut params = Vec::new();
+    for name in &names {
+        match ctx.request.params.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => params.push(TextParam(v.clone())),
+            None => return Err(format!("ERROR: no value for parameter :{name}")),
+        }
+    }
+    Ok(params)
+}
+
+/// A query's rows as the Data API returns them, their size counted as the
+/// cells are read: a result past the service's 100 MB cap is an error, as
+/// it is on the service, and the conversion stops at the row that passes it.
+fn result_data(
+    columns: &[tokio_postgres::Column],
+    rows: &[tokio_postgres::Row],
+) -> Result<ResultData, String> {
     let mut data = ResultData {
-        columns: stmt
-            .columns()
+        columns: columns
             .iter()
             .map(|c| Column {
                 name: c.name().to_string(),
@@ -647,7 +703,7 @@ async fn execute_one(
         rows: Vec::with_capacity(rows.len()),
         size: 0,
     };
-    for row in &rows {
+    for row in rows {
         let mut cells = Vec::with_capacity(row.len());
         for i in 0..row.len() {
             let cell: Cell = row.try_get(i).map_err(|e| format!("ERROR: {e}"))?;
@@ -659,7 +715,7 @@ async fn execute_one(
         }
         data.rows.push(cells);
     }
-    Ok((data.rows.len() as i64, Some(data)))
+    Ok(data)
 }
 
 #[cfg(test)]

@@ -62,97 +62,98 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
     let chars: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    let push = |out: &mut Vec<Token>, kind, from: usize, to: usize| {
+    while i < chars.len() {
+        let (kind, end) = next_token(&chars, i)?;
         out.push(Token {
             kind,
-            text: chars[from..to].iter().collect(),
-        })
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        let start = i;
-        if c.is_whitespace() {
-            while i < chars.len() && chars[i].is_whitespace() {
-                i += 1;
-            }
-            push(&mut out, Kind::Space, start, i);
-        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-            push(&mut out, Kind::Space, start, i);
-        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
-            i += 2;
-            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                i += 1;
-            }
-            if i >= chars.len() {
-                return Err("unterminated /* comment".into());
-            }
-            i += 2;
-            push(&mut out, Kind::Space, start, i);
-        } else if c == '\'' || c == '"' {
-            i += 1;
-            loop {
-                match chars.get(i) {
-                    None => {
-                        return Err(if c == '\'' {
-                            "unterminated quoted string".into()
-                        } else {
-                            "unterminated quoted identifier".into()
-                        });
-                    }
-                    Some(&q) if q == c && chars.get(i + 1) == Some(&c) => i += 2,
-                    Some(&q) if q == c => {
-                        i += 1;
-                        break;
-                    }
-                    Some(_) => i += 1,
-                }
-            }
-            push(
-                &mut out,
-                if c == '\'' {
-                    Kind::Str
-                } else {
-                    Kind::QuotedIdent
-                },
-                start,
-                i,
-            );
-        } else if c.is_alphabetic() || c == '_' {
-            while i < chars.len()
-                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
-            {
-                i += 1;
-            }
-            push(&mut out, Kind::Word, start, i);
-        } else if c.is_ascii_digit()
-            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
-        {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-            push(&mut out, Kind::Number, start, i);
-        } else if c == ':' && chars.get(i + 1) == Some(&':') {
-            i += 2;
-            push(&mut out, Kind::Punct, start, i);
-        } else if c == ':'
-            && chars
-                .get(i + 1)
-                .is_some_and(|d| d.is_alphabetic() || *d == '_')
-        {
-            i += 1;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            push(&mut out, Kind::Param, start, i);
-        } else {
-            i += 1;
-            push(&mut out, Kind::Punct, start, i);
-        }
+            text: chars[i..end].iter().collect(),
+        });
+        i = end;
     }
     Ok(out)
+}
+
+/// The kind of the token that starts at `start`, and where it ends.
+///
+/// The first one or two characters decide the kind, as in PostgreSQL's
+/// lexer; the order of the tests matters where two kinds share a first
+/// character (`--` before `-`, `/*` before `/`, `.5` before `.`).
+fn next_token(chars: &[char], start: usize) -> Result<(Kind, usize), String> {
+    let c = chars[start];
+    let next = chars.get(start + 1).copied();
+    Ok(if c.is_whitespace() {
+        (Kind::Space, scan_while(chars, start, char::is_whitespace))
+    } else if c == '-' && next == Some('-') {
+        (Kind::Space, scan_while(chars, start, |c| c != '\n'))
+    } else if c == '/' && next == Some('*') {
+        (Kind::Space, block_comment_end(chars, start)?)
+    } else if c == '\'' {
+        (Kind::Str, quoted_end(chars, start)?)
+    } else if c == '"' {
+        (Kind::QuotedIdent, quoted_end(chars, start)?)
+    } else if c.is_alphabetic() || c == '_' {
+        let end = scan_while(chars, start, |c| {
+            c.is_alphanumeric() || c == '_' || c == '$'
+        });
+        (Kind::Word, end)
+    } else if c.is_ascii_digit() || (c == '.' && next.is_some_and(|d| d.is_ascii_digit())) {
+        // Letters too, so that `1e5` and a malformed `12abc` stay one
+        // token, for PostgreSQL to accept or reject as a whole.
+        let end = scan_while(chars, start, |c| c.is_ascii_alphanumeric() || c == '.');
+        (Kind::Number, end)
+    } else if c == ':' && next == Some(':') {
+        (Kind::Punct, start + 2)
+    } else if c == ':' && next.is_some_and(|d| d.is_alphabetic() || d == '_') {
+        let end = scan_while(chars, start + 1, |c| c.is_alphanumeric() || c == '_');
+        (Kind::Param, end)
+    } else {
+        (Kind::Punct, start + 1)
+    })
+}
+
+/// The first index at or after `from` whose character does not satisfy
+/// `keep` (or the end of the text).
+fn scan_while(chars: &[char], from: usize, keep: impl Fn(char) -> bool) -> usize {
+    let mut i = from;
+    while i < chars.len() && keep(chars[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the `/* … */` comment starting at `start` (no nesting).
+fn block_comment_end(chars: &[char], start: usize) -> Result<usize, String> {
+    let mut i = start + 2;
+    while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+        i += 1;
+    }
+    if i >= chars.len() {
+        return Err("unterminated /* comment".into());
+    }
+    Ok(i + 2)
+}
+
+/// The end of the string literal or quoted name starting at `start`. Its
+/// quote doubled (`'it''s'`, `"a""b"`) is part of it, not its end; an
+/// unterminated one is an error, since everything after it would otherwise
+/// be read as quoted text.
+fn quoted_end(chars: &[char], start: usize) -> Result<usize, String> {
+    let quote = chars[start];
+    let mut i = start + 1;
+    loop {
+        match chars.get(i) {
+            None => {
+                return Err(if quote == '\'' {
+                    "unterminated quoted string".into()
+                } else {
+                    "unterminated quoted identifier".into()
+                });
+            }
+            Some(&q) if q == quote && chars.get(i + 1) == Some(&quote) => i += 2,
+            Some(&q) if q == quote => return Ok(i + 1),
+            Some(_) => i += 1,
+        }
+    }
 }
 
 /// The tokens without spaces and comments.
@@ -186,139 +187,187 @@ pub fn number_params(tokens: &mut [Token]) -> Vec<String> {
 /// Rewrites a Redshift `CREATE TABLE` for PostgreSQL; other statements pass
 /// unchanged. Returns the notes on what was dropped or changed.
 pub fn translate_ddl(tokens: &mut Vec<Token>) -> Vec<String> {
-    let sig: Vec<usize> = (0..tokens.len())
-        .filter(|&i| tokens[i].kind != Kind::Space)
-        .collect();
-    let is_create_table = sig.first().is_some_and(|&i| tokens[i].is_word("create"))
-        && sig.iter().take(4).any(|&i| tokens[i].is_word("table"));
-    if !is_create_table {
+    if !is_create_table(tokens) {
         return Vec::new();
     }
-    let mut notes = Vec::new();
-    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
-    let mut depth = 0usize;
+    let mut ddl = DdlRewrite {
+        tokens,
+        out: Vec::with_capacity(tokens.len()),
+        notes: Vec::new(),
+        depth: 0,
+    };
     let mut i = 0;
-    // The next significant token at or after `j`.
-    let next_sig = |toks: &[Token], mut j: usize| -> Option<usize> {
-        while j < toks.len() && toks[j].kind == Kind::Space {
-            j += 1;
-        }
-        (j < toks.len()).then_some(j)
-    };
-    // Skips a parenthesised group starting at the `(` at `j`; returns the index after it.
-    let skip_group = |toks: &[Token], j: usize| -> usize {
-        let mut d = 0;
-        let mut k = j;
-        while k < toks.len() {
-            if toks[k].text == "(" {
-                d += 1;
-            } else if toks[k].text == ")" {
-                d -= 1;
-                if d == 0 {
-                    return k + 1;
-                }
-            }
-            k += 1;
-        }
-        k
-    };
     while i < tokens.len() {
+        i = ddl.rewrite_at(i);
+    }
+    let DdlRewrite { out, notes, .. } = ddl;
+    *tokens = out;
+    notes
+}
+
+/// Whether the statement is a `CREATE [TEMP …] TABLE`: only those carry
+/// Redshift's physical design clauses, and only they are rewritten.
+fn is_create_table(tokens: &[Token]) -> bool {
+    let sig = significant(tokens);
+    sig.first().is_some_and(|t| t.is_word("create"))
+        && sig.iter().take(4).any(|t| t.is_word("table"))
+}
+
+/// The next significant token at or after `j`.
+fn next_significant(tokens: &[Token], mut j: usize) -> Option<usize> {
+    while j < tokens.len() && tokens[j].kind == Kind::Space {
+        j += 1;
+    }
+    (j < tokens.len()).then_some(j)
+}
+
+/// The index just after the parenthesised group whose `(` is at `j` (or
+/// the end of the statement, if the group is never closed).
+fn group_end(tokens: &[Token], j: usize) -> usize {
+    let mut d = 0;
+    let mut k = j;
+    while k < tokens.len() {
+        if tokens[k].text == "(" {
+            d += 1;
+        } else if tokens[k].text == ")" {
+            d -= 1;
+            if d == 0 {
+                return k + 1;
+            }
+        }
+        k += 1;
+    }
+    k
+}
+
+/// A `CREATE TABLE` being rewritten: the tokens read, the tokens written,
+/// the notes, and how deep in parentheses the reading is.
+///
+/// Why the depth: the same word means different things at different
+/// depths. At 0 it is a table option (`BACKUP NO`), at 1 a column's type or
+/// attribute (`SUPER`, `IDENTITY(…)`), at 2 a type's argument (`MAX` in
+/// `VARCHAR(MAX)`).
+struct DdlRewrite<'a> {
+    tokens: &'a [Token],
+    out: Vec<Token>,
+    notes: Vec<String>,
+    depth: usize,
+}
+
+impl DdlRewrite<'_> {
+    /// Rewrites the clause starting at `i` (most tokens are their own
+    /// clause and are copied as they are); returns where the next begins.
+    fn rewrite_at(&mut self, i: usize) -> usize {
+        // Through a copy of the slice, so that `t` does not borrow `self`.
+        let tokens = self.tokens;
         let t = &tokens[i];
         if t.text == "(" {
-            depth += 1;
+            self.depth += 1;
         } else if t.text == ")" {
-            depth = depth.saturating_sub(1);
+            self.depth = self.depth.saturating_sub(1);
         }
         let word = |w: &str| t.is_word(w);
         // Table-level options after the column list, and the same words as
         // column attributes inside it.
-        if word("diststyle") || (depth == 0 && word("backup")) {
-            let arg = next_sig(tokens, i + 1).unwrap_or(tokens.len());
-            notes.push(format!(
-                "dropped {} {}",
-                t.text.to_uppercase(),
-                tokens.get(arg).map(|a| a.text.as_str()).unwrap_or("")
-            ));
-            i = arg + 1;
-            continue;
+        if word("diststyle") || (self.depth == 0 && word("backup")) {
+            return self.drop_with_argument(i, &t.text.to_uppercase());
         }
         if word("distkey") || word("sortkey") || word("compound") || word("interleaved") {
-            let mut j = i;
-            if word("compound") || word("interleaved") {
-                j = next_sig(tokens, i + 1).unwrap_or(tokens.len());
-            }
-            let after = next_sig(tokens, j + 1);
-            let end = match after {
-                Some(a) if tokens[a].text == "(" => skip_group(tokens, a),
-                Some(a) if tokens[a].is_word("auto") => a + 1,
-                _ => j + 1, // column attribute form: `id INT DISTKEY`
-            };
-            notes.push(format!(
-                "dropped {}",
-                render(&tokens[i..end])
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
-            i = end;
-            continue;
+            return self.drop_key(i);
         }
         if word("encode") {
-            let arg = next_sig(tokens, i + 1).unwrap_or(tokens.len());
-            notes.push(format!(
-                "dropped ENCODE {}",
-                tokens.get(arg).map(|a| a.text.as_str()).unwrap_or("")
-            ));
-            i = arg + 1;
-            continue;
+            return self.drop_with_argument(i, "ENCODE");
         }
         if word("identity")
-            && depth >= 1
-            && let Some(open) = next_sig(tokens, i + 1).filter(|&o| tokens[o].text == "(")
+            && self.depth >= 1
+            && let Some(end) = self.identity(i)
         {
-            let end = skip_group(tokens, open);
-            let args: Vec<String> = significant(&tokens[open + 1..end - 1])
-                .iter()
-                .filter(|a| a.kind == Kind::Number)
-                .map(|a| a.text.clone())
-                .collect();
-            let (seed, step) = (
-                args.first().cloned().unwrap_or("1".into()),
-                args.get(1).cloned().unwrap_or("1".into()),
-            );
-            out.push(Token {
-                kind: Kind::Word,
-                text: format!(
-                    "GENERATED BY DEFAULT AS IDENTITY (START WITH {seed} INCREMENT BY {step})"
-                ),
-            });
-            notes.push(format!("IDENTITY({seed},{step}) became an identity column"));
-            i = end;
-            continue;
+            return end;
         }
         // VARCHAR(MAX) / CHARACTER VARYING(MAX)
-        if t.is_word("max") && depth >= 2 {
-            out.push(Token {
+        if word("max") && self.depth >= 2 {
+            self.out.push(Token {
                 kind: Kind::Number,
                 text: "65535".into(),
             });
-            i += 1;
-            continue;
+            return i + 1;
         }
-        if t.is_word("super") && depth == 1 {
-            out.push(Token {
+        if word("super") && self.depth == 1 {
+            self.out.push(Token {
                 kind: Kind::Word,
                 text: "JSONB".into(),
             });
-            notes.push("SUPER is stored as JSONB".into());
-            i += 1;
-            continue;
+            self.notes.push("SUPER is stored as JSONB".into());
+            return i + 1;
         }
-        out.push(t.clone());
-        i += 1;
+        self.out.push(t.clone());
+        i + 1
     }
-    *tokens = out;
-    notes
+
+    /// Drops a keyword and its one argument (`DISTSTYLE KEY`, `BACKUP NO`,
+    /// `ENCODE az64`): compression and distribution mean nothing on one
+    /// PostgreSQL server. `label` is how the note names the keyword.
+    fn drop_with_argument(&mut self, i: usize, label: &str) -> usize {
+        let arg = next_significant(self.tokens, i + 1).unwrap_or(self.tokens.len());
+        self.notes.push(format!(
+            "dropped {label} {}",
+            self.tokens.get(arg).map(|a| a.text.as_str()).unwrap_or("")
+        ));
+        arg + 1
+    }
+
+    /// Drops a `DISTKEY` or `[COMPOUND | INTERLEAVED] SORTKEY`, in any of
+    /// its forms: `(columns)`, `AUTO`, or a bare column attribute.
+    fn drop_key(&mut self, i: usize) -> usize {
+        let t = &self.tokens[i];
+        let mut j = i;
+        if t.is_word("compound") || t.is_word("interleaved") {
+            j = next_significant(self.tokens, i + 1).unwrap_or(self.tokens.len());
+        }
+        let after = next_significant(self.tokens, j + 1);
+        let end = match after {
+            Some(a) if self.tokens[a].text == "(" => group_end(self.tokens, a),
+            Some(a) if self.tokens[a].is_word("auto") => a + 1,
+            _ => j + 1, // column attribute form: `id INT DISTKEY`
+        };
+        // A statement cut short (`... id INT COMPOUND`) ends here, not
+        // past its last token: PostgreSQL then reports the syntax error.
+        let end = end.min(self.tokens.len());
+        self.notes.push(format!(
+            "dropped {}",
+            render(&self.tokens[i..end])
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        end
+    }
+
+    /// `IDENTITY(seed, step)` becomes PostgreSQL's identity column, which
+    /// numbers rows the same way; `None` when no `(` follows, and the word
+    /// is then kept as it is.
+    fn identity(&mut self, i: usize) -> Option<usize> {
+        let open = next_significant(self.tokens, i + 1).filter(|&o| self.tokens[o].text == "(")?;
+        let end = group_end(self.tokens, open);
+        let args: Vec<String> = significant(&self.tokens[open + 1..end - 1])
+            .iter()
+            .filter(|a| a.kind == Kind::Number)
+            .map(|a| a.text.clone())
+            .collect();
+        let (seed, step) = (
+            args.first().cloned().unwrap_or("1".into()),
+            args.get(1).cloned().unwrap_or("1".into()),
+        );
+        self.out.push(Token {
+            kind: Kind::Word,
+            text: format!(
+                "GENERATED BY DEFAULT AS IDENTITY (START WITH {seed} INCREMENT BY {step})"
+            ),
+        });
+        self.notes
+            .push(format!("IDENTITY({seed},{step}) became an identity column"));
+        Some(end)
+    }
 }
 
 #[cfg(test)]
@@ -344,6 +393,14 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS \"public\".\"sales\" ( \"id\" INTEGER NOT NULL , \"d\" DATE , note VARCHAR(65535) )"
         );
         assert_eq!(notes.len(), 6, "{notes:?}");
+    }
+
+    #[test]
+    fn a_statement_cut_short_after_a_key_word_is_not_a_panic() {
+        for cut in ["compound", "interleaved", "sortkey", "distkey", "diststyle"] {
+            let (sql, _) = ddl(&format!("create table t (id int {cut}"));
+            assert!(sql.starts_with("create table t (id int"), "{cut}: {sql}");
+        }
     }
 
     #[test]

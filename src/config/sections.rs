@@ -156,43 +156,8 @@ impl Reader {
             ClusterType::SingleNode,
             str::parse,
         );
-        let num_nodes = match (self.entry("CLUSTER", "NUM_NODES"), cluster_type) {
-            (None, Some(ClusterType::MultiNode)) => {
-                self.problem("CLUSTER", "NUM_NODES", "is missing; a multi-node cluster needs 2 or more nodes".into());
-                None
-            }
-            (None, _) => Some(1),
-            (Some(e), Some(ClusterType::MultiNode)) => self.parse_entry(&e, |v| {
-                parse_int(v, 2, 128).map_err(|m| format!("{m} (a multi-node cluster has at least 2 nodes)"))
-            }),
-            (Some(e), Some(ClusterType::SingleNode)) => self.parse_entry(&e, |v| match parse_int(v, 1, 1) {
-                Ok(n) => Ok(n),
-                Err(_) => Err(format!("is `{}` but CLUSTER_TYPE is single-node; set CLUSTER_TYPE = multi-node or NUM_NODES = 1", printable(v))),
-            }),
-            (Some(_), None) => None,
-        };
-        // The password: the environment wins, so a file can be shared safely.
-        let db_password = match (env_password, self.entry("CLUSTER", "DB_PASSWORD")) {
-            (Some(p), _) => match check_password(&p) {
-                Ok(()) => Some(Some(Secret::new(p))),
-                Err(m) => {
-                    self.problem(
-                        "CLUSTER",
-                        "DB_PASSWORD",
-                        format!("the password in ${PASSWORD_ENV} {m}"),
-                    );
-                    None
-                }
-            },
-            (None, Some(e)) => match check_password(&e.value) {
-                Ok(()) => Some(Some(Secret::new(e.value))),
-                Err(m) => {
-                    self.problem(&e.section, &e.key, format!("the password {m}"));
-                    None
-                }
-            },
-            (None, None) => Some(None),
-        };
+        let num_nodes = self.num_nodes(cluster_type);
+        let db_password = self.db_password(env_password);
         let port = self.optional("CLUSTER", "PORT", 5439u16, |v| {
             parse_int(v, 1150, 65535)
                 .map(|p| p as u16)
@@ -234,24 +199,25 @@ impl Reader {
                     None => self.parse_entry(&e, S3Uri::parse),
                 }
             }
-            None => {
-                match paths.as_slice() {
-                    [only] => self.parse_entry(only, S3Uri::parse),
-                    [] => {
-                        self.problem("S3", "SOURCE", "is missing; expected the data's location, e.g. `s3://my-bucket/sales/`".into());
-                        None
-                    }
-                    many => {
-                        let names: Vec<&str> = many.iter().map(|p| p.key.as_str()).collect();
-                        self.problem(
-                        "S3",
-                        "SOURCE",
-                        format!("is missing and [S3] lists several paths ({}); set SOURCE to one of them or to a URI", names.join(", ")),
-                    );
-                        None
-                    }
+            None => match paths.as_slice() {
+                [only] => self.parse_entry(only, S3Uri::parse),
+                [] => {
+                    let message = "is missing; expected the data's location, \
+                                       e.g. `s3://my-bucket/sales/`";
+                    self.problem("S3", "SOURCE", message.into());
+                    None
                 }
-            }
+                many => {
+                    let names: Vec<&str> = many.iter().map(|p| p.key.as_str()).collect();
+                    let message = format!(
+                        "is missing and [S3] lists several paths ({}); set SOURCE to one \
+                             of them or to a URI",
+                        names.join(", ")
+                    );
+                    self.problem("S3", "SOURCE", message);
+                    None
+                }
+            },
         };
         // The other classic paths are fine to keep in the file, but each must
         // still be an S3 URI: a typo there is better caught now.
@@ -304,19 +270,15 @@ impl Reader {
             .and_then(|e| self.parse_entry(&e, TableName::parse));
         let infer = self.optional("TABLE", "INFER_COLUMNS", false, parse_bool)?;
         if self.columns.is_empty() && !infer {
-            self.problem(
-                "COLUMNS",
-                "",
-                "is missing or empty; list the table's columns in the CSV's order, one per line, e.g. `id = INTEGER NOT NULL` \
-                 (or set [TABLE] INFER_COLUMNS = true to infer them from the data)".into(),
-            );
+            let message = "is missing or empty; list the table's columns in the CSV's order, \
+                           one per line, e.g. `id = INTEGER NOT NULL` (or set [TABLE] \
+                           INFER_COLUMNS = true to infer them from the data)";
+            self.problem("COLUMNS", "", message.into());
         }
         if infer && !self.columns.is_empty() {
-            self.problem(
-                "TABLE",
-                "INFER_COLUMNS",
-                "is true but [COLUMNS] lists the columns; keep one: the listed columns, or inference".into(),
-            );
+            let message = "is true but [COLUMNS] lists the columns; keep one: the listed \
+                           columns, or inference";
+            self.problem("TABLE", "INFER_COLUMNS", message.into());
             return None;
         }
         let entries = std::mem::take(&mut self.columns);
@@ -327,70 +289,16 @@ impl Reader {
                 columns.push(c);
             }
         }
-        let column_named = |r: &mut Reader, e: &Entry, raw: &str| -> Option<Ident> {
-            let id = r.parse_entry(e, |_| {
-                Ident::new(raw.trim()).map_err(|m| format!("column name {m}"))
-            })?;
-            // Inferred columns are checked once they are known.
-            if infer {
-                return Some(id);
-            }
-            if entries
-                .iter()
-                .any(|c| c.key.eq_ignore_ascii_case(id.as_str()))
-            {
-                Some(id)
-            } else {
-                let hint = did_you_mean(id.as_str(), entries.iter().map(|c| c.key.as_str()));
-                r.problem(
-                    &e.section,
-                    &e.key,
-                    format!("`{}` is not a column in [COLUMNS]{hint}", id.as_str()),
-                );
-                None
-            }
-        };
+        let listed = if infer { None } else { Some(&entries[..]) };
         let dist_key = match self.entry("TABLE", "DIST_KEY") {
-            Some(e) => Some(column_named(self, &e, &e.value.clone())?),
+            Some(e) => Some(self.column_named(&e, &e.value, listed)?),
             None => None,
         };
-        let dist_style = match (self.entry("TABLE", "DIST_STYLE"), dist_key) {
-            (None, Some(k)) => DistStyle::Key(k),
-            (None, None) => DistStyle::Auto,
-            (Some(e), key) => match (e.value.to_ascii_lowercase().as_str(), key) {
-                ("key", Some(k)) => DistStyle::Key(k),
-                ("key", None) => {
-                    self.problem(&e.section, &e.key, "is KEY but DIST_KEY is not set; name the distribution column in [TABLE] DIST_KEY".into());
-                    return None;
-                }
-                (_, Some(_)) => {
-                    self.problem(
-                        &e.section,
-                        &e.key,
-                        "must be KEY (or left out) when DIST_KEY is set".into(),
-                    );
-                    return None;
-                }
-                ("auto", None) => DistStyle::Auto,
-                ("even", None) => DistStyle::Even,
-                ("all", None) => DistStyle::All,
-                (other, None) => {
-                    self.problem(
-                        &e.section,
-                        &e.key,
-                        format!(
-                            "`{}` is not a distribution style; expected AUTO, EVEN, KEY or ALL",
-                            printable(other)
-                        ),
-                    );
-                    return None;
-                }
-            },
-        };
+        let dist_style = self.dist_style(dist_key)?;
         let mut sort_key = Vec::new();
         if let Some(e) = self.entry("TABLE", "SORT_KEY") {
             for part in e.value.split(',') {
-                sort_key.push(column_named(self, &e, part)?);
+                sort_key.push(self.column_named(&e, part, listed)?);
             }
         }
         if columns.len() != entries.len() {
@@ -403,6 +311,52 @@ impl Reader {
             sort_key,
             infer_columns: infer,
         })
+    }
+
+    /// The column `raw` names in entry `e` (DIST_KEY, SORT_KEY), checked
+    /// against the `listed` columns; inferred columns (`listed` is `None`)
+    /// are checked once they are known.
+    fn column_named(&mut self, e: &Entry, raw: &str, listed: Option<&[Entry]>) -> Option<Ident> {
+        let id = self.parse_entry(e, |_| {
+            Ident::new(raw.trim()).map_err(|m| format!("column name {m}"))
+        })?;
+        let Some(listed) = listed else {
+            return Some(id);
+        };
+        if listed
+            .iter()
+            .any(|c| c.key.eq_ignore_ascii_case(id.as_str()))
+        {
+            return Some(id);
+        }
+        let hint = did_you_mean(id.as_str(), listed.iter().map(|c| c.key.as_str()));
+        let message = format!("`{}` is not a column in [COLUMNS]{hint}", id.as_str());
+        self.problem(&e.section, &e.key, message);
+        None
+    }
+
+    /// `DIST_STYLE` with `DIST_KEY`: KEY needs the key, and the key needs KEY
+    /// (or no style at all).
+    fn dist_style(&mut self, dist_key: Option<Ident>) -> Option<DistStyle> {
+        let Some(e) = self.entry("TABLE", "DIST_STYLE") else {
+            return Some(dist_key.map_or(DistStyle::Auto, DistStyle::Key));
+        };
+        let message = match (e.value.to_ascii_lowercase().as_str(), dist_key) {
+            ("key", Some(k)) => return Some(DistStyle::Key(k)),
+            ("key", None) => "is KEY but DIST_KEY is not set; name the distribution column in \
+                              [TABLE] DIST_KEY"
+                .to_string(),
+            (_, Some(_)) => "must be KEY (or left out) when DIST_KEY is set".to_string(),
+            ("auto", None) => return Some(DistStyle::Auto),
+            ("even", None) => return Some(DistStyle::Even),
+            ("all", None) => return Some(DistStyle::All),
+            (other, None) => format!(
+                "`{}` is not a distribution style; expected AUTO, EVEN, KEY or ALL",
+                printable(other)
+            ),
+        };
+        self.problem(&e.section, &e.key, message);
+        None
     }
 
     pub(super) fn load(&mut self) -> Option<LoadSettings> {
@@ -455,37 +409,7 @@ impl Reader {
             }
         }
         let mode = mode?;
-        let key = match self.entry("LOAD", "KEY") {
-            Some(e) => {
-                let mut key = Vec::new();
-                for part in e.value.split(',') {
-                    key.push(self.parse_entry(&e, |_| {
-                        Ident::new(part.trim()).map_err(|m| format!("column name {m}"))
-                    })?);
-                }
-                if mode != LoadMode::Upsert {
-                    self.problem(
-                        &e.section,
-                        &e.key,
-                        format!(
-                            "is only used with MODE = upsert (MODE is {}); remove it or set MODE = upsert",
-                            mode.as_str()
-                        ),
-                    );
-                    return None;
-                }
-                key
-            }
-            None if mode == LoadMode::Upsert => {
-                self.problem(
-                    "LOAD",
-                    "KEY",
-                    "is missing; MODE = upsert needs the columns that identify a row, e.g. `KEY = sale_id`".into(),
-                );
-                return None;
-            }
-            None => Vec::new(),
-        };
+        let key = self.upsert_key(mode)?;
         Some(LoadSettings {
             delimiter,
             quote,
@@ -503,5 +427,86 @@ impl Reader {
             statement_timeout: Duration::from_secs(statement_timeout?.into()),
             expected_rows,
         })
+    }
+
+    /// `[LOAD] KEY`, the columns that identify a row: required with
+    /// `MODE = upsert`, refused with any other mode (where it would be
+    /// silently meaningless).
+    fn upsert_key(&mut self, mode: LoadMode) -> Option<Vec<Ident>> {
+        let Some(e) = self.entry("LOAD", "KEY") else {
+            if mode == LoadMode::Upsert {
+                let message = "is missing; MODE = upsert needs the columns that identify a row, \
+                               e.g. `KEY = sale_id`";
+                self.problem("LOAD", "KEY", message.into());
+                return None;
+            }
+            return Some(Vec::new());
+        };
+        let mut key = Vec::new();
+        for part in e.value.split(',') {
+            key.push(self.parse_entry(&e, |_| {
+                Ident::new(part.trim()).map_err(|m| format!("column name {m}"))
+            })?);
+        }
+        if mode != LoadMode::Upsert {
+            let message = format!(
+                "is only used with MODE = upsert (MODE is {}); remove it or set MODE = upsert",
+                mode.as_str()
+            );
+            self.problem(&e.section, &e.key, message);
+            return None;
+        }
+        Some(key)
+    }
+
+    /// `NUM_NODES`, checked against `CLUSTER_TYPE`: 1 for a single node
+    /// (the default), 2 to 128 for a multi-node cluster, which must say.
+    fn num_nodes(&mut self, cluster_type: Option<ClusterType>) -> Option<u32> {
+        match (self.entry("CLUSTER", "NUM_NODES"), cluster_type) {
+            (None, Some(ClusterType::MultiNode)) => {
+                let message = "is missing; a multi-node cluster needs 2 or more nodes";
+                self.problem("CLUSTER", "NUM_NODES", message.into());
+                None
+            }
+            (None, _) => Some(1),
+            (Some(e), Some(ClusterType::MultiNode)) => self.parse_entry(&e, |v| {
+                parse_int(v, 2, 128)
+                    .map_err(|m| format!("{m} (a multi-node cluster has at least 2 nodes)"))
+            }),
+            (Some(e), Some(ClusterType::SingleNode)) => self.parse_entry(&e, |v| {
+                parse_int(v, 1, 1).map_err(|_| {
+                    format!(
+                        "is `{}` but CLUSTER_TYPE is single-node; set CLUSTER_TYPE = multi-node \
+                         or NUM_NODES = 1",
+                        printable(v)
+                    )
+                })
+            }),
+            (Some(_), None) => None,
+        }
+    }
+
+    /// The admin password: the environment wins, so a file can be shared
+    /// safely. `Some(None)` when there is none (only creating a cluster
+    /// needs one); `None` after filing a problem.
+    fn db_password(&mut self, env_password: Option<String>) -> Option<Option<Secret>> {
+        match (env_password, self.entry("CLUSTER", "DB_PASSWORD")) {
+            (Some(p), _) => match check_password(&p) {
+                Ok(()) => Some(Some(Secret::new(p))),
+                Err(m) => {
+                    let message = format!("the password in ${PASSWORD_ENV} {m}");
+                    self.problem("CLUSTER", "DB_PASSWORD", message);
+                    None
+                }
+            },
+            (None, Some(e)) => match check_password(&e.value) {
+                Ok(()) => Some(Some(Secret::new(e.value))),
+                Err(m) => {
+                    self.problem(&e.section, &e.key, format!("the password {m}"));
+                    None
+                }
+            },
+            (None, None) => Some(None),
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::config::{Config, LoadMode};
 use crate::error::{Error, Result};
 use crate::report::Action;
 use crate::sql::TableName;
-use crate::warehouse::Warehouse;
+use crate::warehouse::{Finished, Warehouse};
 
 /// What `load` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,39 +84,9 @@ pub async fn run(
     role_arn: &str,
 ) -> Result<LoadReport> {
     let source = inspect_source(s3, &cfg.s3.source, cfg.s3.manifest).await?;
-    let table = &cfg.table.name;
-    let stage = staging_table(table);
-    // Parameters, not pasted strings, even for names we validated: the habit
-    // is the point for a reader who will copy this.
-    let exists = wh
-        .query_with(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = :schema AND table_name = :table",
-            &[("schema", table.schema.as_str()), ("table", table.table.as_str())],
-        )
-        .await?
-        .scalar_i64()
-        .unwrap_or(0)
-        > 0;
-    if let Some(sql) = create_schema_sql(&cfg.table) {
-        wh.execute(&sql).await?;
-    }
-    wh.execute(&create_table_sql(&cfg.table)).await?;
-    wh.execute(&create_ledger_sql(&table.schema)).await?;
-    let count = |t: TableName| async move {
-        Ok::<i64, Error>(
-            wh.query(&count_sql(&t))
-                .await?
-                .scalar_i64()
-                .unwrap_or_default(),
-        )
-    };
-    let rows_before = count(table.clone()).await?;
+    let (table, rows_before) = prepare_table(cfg, wh).await?;
     let mut report = LoadReport {
-        table: if exists {
-            Action::Reuse
-        } else {
-            Action::Create
-        },
+        table,
         source,
         mode: cfg.load.mode,
         loaded: 0,
@@ -126,57 +96,15 @@ pub async fn run(
         rejected: LoadErrors::default(),
         skipped: None,
     };
-
     if cfg.load.mode == LoadMode::Append {
-        let earlier = wh
-            .query_with(
-                &format!(
-                    "SELECT TO_CHAR(loaded_at, 'YYYY-MM-DD HH24:MI:SS') FROM {} \
-                     WHERE table_name = :table AND fingerprint = :fingerprint ORDER BY loaded_at LIMIT 1",
-                    ledger_table(&table.schema)
-                ),
-                &[
-                    ("table", &table.to_string()),
-                    ("fingerprint", &report.source.fingerprint),
-                ],
-            )
-            .await?;
-        if let Some(when) = earlier.rows.first().and_then(|r| r.first()) {
-            report.skipped = Some(format!("{when} UTC"));
+        report.skipped = appended_before(cfg, wh, &report.source.fingerprint).await?;
+        if report.skipped.is_some() {
             return Ok(report);
         }
     }
 
     // Phase 1: COPY into the staging table.
-    let staged = stage_sql(cfg, region, role_arn)
-        .map_err(|m| verification(cfg, format!("cannot build COPY: {m}")))?;
-    let copied = match wh.batch(&staged).await {
-        Ok(done) => done,
-        Err(Error::StatementFailed {
-            id,
-            sql,
-            message,
-            query_id,
-            ..
-        }) => {
-            // Fetch the rejected rows so the error says which line and why.
-            let load_errors = match load_errors(wh, query_id).await {
-                Ok(errors) => errors,
-                Err(e) => {
-                    tracing::warn!("could not read the load errors: {e}");
-                    LoadErrors::default()
-                }
-            };
-            return Err(Error::StatementFailed {
-                id,
-                sql,
-                message,
-                query_id,
-                load_errors: Box::new(load_errors),
-            });
-        }
-        Err(e) => return Err(e),
-    };
+    let copied = copy_to_stage(cfg, wh, region, role_arn).await?;
     let copy_result = copied.last().expect("the batch ends with the COPY");
     report.loaded = copy_result.result_rows;
     if cfg.load.max_errors > 0 {
@@ -184,6 +112,7 @@ pub async fn run(
     }
 
     // Checks on the staged rows, before the target is touched.
+    let stage = staging_table(&cfg.table.name);
     if let Err(e) = check_staged(cfg, wh, &stage, report.loaded).await {
         if let Err(drop) = wh.execute(&format!("DROP TABLE IF EXISTS {stage}")).await {
             tracing::warn!("could not drop the staging table {stage}: {drop}");
@@ -201,9 +130,112 @@ pub async fn run(
     if cfg.load.mode == LoadMode::Upsert {
         report.updated = swapped.first().map(|d| d.result_rows).unwrap_or_default();
     }
-    report.rows_in_table = count(table.clone()).await?;
+    report.rows_in_table = row_count(wh, &cfg.table.name).await?;
     verify(cfg, &report)?;
     Ok(report)
+}
+
+/// Creates the schema, the table and the load ledger if missing; returns
+/// whether the table was there already, and its rows before the load.
+async fn prepare_table(cfg: &Config, wh: &Warehouse) -> Result<(Action, i64)> {
+    let table = &cfg.table.name;
+    // Parameters, not pasted strings, even for names we validated: the habit
+    // is the point for a reader who will copy this.
+    let exists = wh
+        .query_with(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = :schema AND table_name = :table",
+            &[
+                ("schema", table.schema.as_str()),
+                ("table", table.table.as_str()),
+            ],
+        )
+        .await?
+        .scalar_i64()
+        .unwrap_or(0)
+        > 0;
+    if let Some(sql) = create_schema_sql(&cfg.table) {
+        wh.execute(&sql).await?;
+    }
+    wh.execute(&create_table_sql(&cfg.table)).await?;
+    wh.execute(&create_ledger_sql(&table.schema)).await?;
+    let action = if exists {
+        Action::Reuse
+    } else {
+        Action::Create
+    };
+    Ok((action, row_count(wh, table).await?))
+}
+
+async fn row_count(wh: &Warehouse, table: &TableName) -> Result<i64> {
+    Ok(wh
+        .query(&count_sql(table))
+        .await?
+        .scalar_i64()
+        .unwrap_or_default())
+}
+
+/// When the ledger says these exact objects were appended already: the
+/// time of that load (`append` loads each set of objects once).
+async fn appended_before(
+    cfg: &Config,
+    wh: &Warehouse,
+    fingerprint: &str,
+) -> Result<Option<String>> {
+    let table = &cfg.table.name;
+    let earlier = wh
+        .query_with(
+            &format!(
+                "SELECT TO_CHAR(loaded_at, 'YYYY-MM-DD HH24:MI:SS') FROM {} \
+                 WHERE table_name = :table AND fingerprint = :fingerprint \
+                 ORDER BY loaded_at LIMIT 1",
+                ledger_table(&table.schema)
+            ),
+            &[("table", &table.to_string()), ("fingerprint", fingerprint)],
+        )
+        .await?;
+    Ok(earlier
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .map(|when| format!("{when} UTC")))
+}
+
+/// Runs the staging batch (staging table, COPY). When the COPY fails, the
+/// error carries the rejected rows, so it says which line and why.
+async fn copy_to_stage(
+    cfg: &Config,
+    wh: &Warehouse,
+    region: &str,
+    role_arn: &str,
+) -> Result<Vec<Finished>> {
+    let staged = stage_sql(cfg, region, role_arn)
+        .map_err(|m| verification(cfg, format!("cannot build COPY: {m}")))?;
+    match wh.batch(&staged).await {
+        Err(Error::StatementFailed {
+            id,
+            sql,
+            message,
+            query_id,
+            ..
+        }) => {
+            let load_errors = match load_errors(wh, query_id).await {
+                Ok(errors) => errors,
+                Err(e) => {
+                    tracing::warn!("could not read the load errors: {e}");
+                    LoadErrors::default()
+                }
+            };
+            Err(Error::StatementFailed {
+                id,
+                sql,
+                message,
+                query_id,
+                load_errors: Box::new(load_errors),
+            })
+        }
+        other => other,
+    }
 }
 
 /// The checks on the staging table that must pass before the swap.

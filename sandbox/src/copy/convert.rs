@@ -10,12 +10,19 @@ use super::*;
 
 pub(super) type Rejection = (i32, String, String);
 
+/// What [`convert`] and its helpers return: the value for PostgreSQL
+/// (`None` for NULL), borrowed from the input when it needs no change.
+type Converted<'a> = Result<Option<Cow<'a, str>>, Rejection>;
+
 /// Checks and normalises one value for its column, as Redshift's COPY does.
+///
+/// The NULL rules come first, since they apply before any type is checked;
+/// then one helper per kind of column type.
 pub(super) fn convert<'a>(
     col: &TargetColumn,
     value: Option<Cow<'a, str>>,
     spec: &CopySpec,
-) -> Result<Option<Cow<'a, str>>, Rejection> {
+) -> Converted<'a> {
     let Some(v) = value else { return Ok(None) };
     let null_as = spec.null_as.as_deref().unwrap_or("\\N");
     if v == null_as {
@@ -23,122 +30,166 @@ pub(super) fn convert<'a>(
     }
     let is_char = matches!(col.pg_type.as_str(), "varchar" | "bpchar" | "text");
     if is_char {
-        if (v.is_empty() && spec.empty_as_null)
-            || (spec.blanks_as_null && !v.is_empty() && v.trim().is_empty())
-        {
-            return Ok(None);
-        }
-        if let Some(max) = col.length
-            && v.len() > max as usize
-        {
-            return Err((
-                1204,
-                "String length exceeds DDL length".into(),
-                v.into_owned(),
-            ));
-        }
-        return Ok(Some(v));
+        return convert_char(col, v, spec);
     }
     // Empty fields of non-character columns always load as NULL.
     if v.trim().is_empty() {
         return Ok(None);
     }
-    let t = v.trim();
-    let bad_digit = |ty: &str| {
-        (
-            1207,
-            format!(
-                "Invalid digit, Value '{}', Pos 0, Type: {ty}",
-                t.chars().next().unwrap_or(' ')
-            ),
-            v.to_string(),
-        )
-    };
     match col.pg_type.as_str() {
-        "int2" | "int4" | "int8" => {
-            let n: i64 = t.parse().map_err(|_| {
-                bad_digit(match col.pg_type.as_str() {
-                    "int2" => "Short",
-                    "int4" => "Integer",
-                    _ => "Long",
-                })
-            })?;
-            let fits = match col.pg_type.as_str() {
-                "int2" => i16::try_from(n).is_ok(),
-                "int4" => i32::try_from(n).is_ok(),
-                _ => true,
-            };
-            if !fits {
-                return Err((
-                    1207,
-                    format!("Overflow, Value '{t}' is out of range for {}", col.pg_type),
-                    v.to_string(),
-                ));
-            }
-            Ok(Some(trimmed(v)))
-        }
+        "int2" | "int4" | "int8" => convert_integer(col, v),
         "float4" | "float8" => {
-            t.parse::<f64>().map_err(|_| bad_digit("Double"))?;
+            let t = v.trim();
+            t.parse::<f64>().map_err(|_| bad_digit(t, &v, "Double"))?;
             Ok(Some(trimmed(v)))
         }
-        "numeric" => {
-            let unsigned = t.trim_start_matches(['-', '+']);
-            let (int_part, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-            if int_part.is_empty() && frac.is_empty()
-                || !int_part
-                    .chars()
-                    .chain(frac.chars())
-                    .all(|c| c.is_ascii_digit())
-            {
-                return Err(bad_digit("Decimal"));
-            }
-            if let (Some(p), Some(s)) = (col.length, col.scale) {
-                let digits = int_part.trim_start_matches('0').len() as i32;
-                if digits > p - s {
-                    return Err((
-                        1208,
-                        format!("Numeric data overflow (result precision), Value '{t}'"),
-                        v.to_string(),
-                    ));
-                }
-            }
-            Ok(Some(trimmed(v)))
-        }
-        "bool" => match t.to_ascii_lowercase().as_str() {
-            "t" | "true" | "1" | "y" | "yes" => Ok(Some(Cow::Borrowed("t"))),
-            "f" | "false" | "0" | "n" | "no" => Ok(Some(Cow::Borrowed("f"))),
-            _ => Err((
-                1207,
-                format!("Invalid input syntax for type boolean: '{t}'"),
-                v.to_string(),
-            )),
-        },
-        "date" => parse_date(t, spec.date_format.as_deref())
-            .map(|d| Some(Cow::Owned(d.format("%Y-%m-%d").to_string())))
-            .ok_or_else(|| {
-                (
-                    1205,
-                    format!(
-                        "Invalid Date Format - value '{t}' does not match {}",
-                        spec.date_format.as_deref().unwrap_or("YYYY-MM-DD")
-                    ),
-                    v.to_string(),
-                )
-            }),
-        "timestamp" | "timestamptz" => parse_timestamp(t, spec.time_format.as_deref())
-            .map(|s| Some(Cow::Owned(s)))
-            .ok_or_else(|| {
-                (
-                    1206,
-                    format!(
-                        "Invalid timestamp format - value '{t}' does not match {}",
-                        spec.time_format.as_deref().unwrap_or("YYYY-MM-DD HH:MI:SS")
-                    ),
-                    v.to_string(),
-                )
-            }),
+        "numeric" => convert_numeric(col, v),
+        "bool" => convert_bool(&v),
+        "date" => convert_date(&v, spec),
+        "timestamp" | "timestamptz" => convert_timestamp(&v, spec),
         _ => Ok(Some(v)),
     }
+}
+
+/// A character value: kept as it is (spaces included), NULL when
+/// `EMPTYASNULL` or `BLANKSASNULL` say so, rejected when longer than the
+/// column. Redshift's lengths count bytes, not characters.
+fn convert_char<'a>(col: &TargetColumn, v: Cow<'a, str>, spec: &CopySpec) -> Converted<'a> {
+    if (v.is_empty() && spec.empty_as_null)
+        || (spec.blanks_as_null && !v.is_empty() && v.trim().is_empty())
+    {
+        return Ok(None);
+    }
+    if let Some(max) = col.length
+        && v.len() > max as usize
+    {
+        return Err((
+            1204,
+            "String length exceeds DDL length".into(),
+            v.into_owned(),
+        ));
+    }
+    Ok(Some(v))
+}
+
+/// Redshift's error for a value that is not a number of type `ty`; it
+/// names the value's first character. `t` is the trimmed value, `v` the
+/// value as read.
+fn bad_digit(t: &str, v: &str, ty: &str) -> Rejection {
+    (
+        1207,
+        format!(
+            "Invalid digit, Value '{}', Pos 0, Type: {ty}",
+            t.chars().next().unwrap_or(' ')
+        ),
+        v.to_string(),
+    )
+}
+
+/// An integer, checked against its column's range here, so that an
+/// overflow is a load error of the row rather than a failed COPY.
+fn convert_integer<'a>(col: &TargetColumn, v: Cow<'a, str>) -> Converted<'a> {
+    let t = v.trim();
+    let n: i64 = t.parse().map_err(|_| {
+        bad_digit(
+            t,
+            &v,
+            match col.pg_type.as_str() {
+                "int2" => "Short",
+                "int4" => "Integer",
+                _ => "Long",
+            },
+        )
+    })?;
+    let fits = match col.pg_type.as_str() {
+        "int2" => i16::try_from(n).is_ok(),
+        "int4" => i32::try_from(n).is_ok(),
+        _ => true,
+    };
+    if !fits {
+        return Err((
+            1207,
+            format!("Overflow, Value '{t}' is out of range for {}", col.pg_type),
+            v.to_string(),
+        ));
+    }
+    Ok(Some(trimmed(v)))
+}
+
+/// A decimal number: digits only (no exponent), and no more integer
+/// digits than the column's precision minus its scale leaves room for.
+fn convert_numeric<'a>(col: &TargetColumn, v: Cow<'a, str>) -> Converted<'a> {
+    let t = v.trim();
+    let unsigned = t.trim_start_matches(['-', '+']);
+    let (int_part, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if int_part.is_empty() && frac.is_empty()
+        || !int_part
+            .chars()
+            .chain(frac.chars())
+            .all(|c| c.is_ascii_digit())
+    {
+        return Err(bad_digit(t, &v, "Decimal"));
+    }
+    if let (Some(p), Some(s)) = (col.length, col.scale) {
+        let digits = int_part.trim_start_matches('0').len() as i32;
+        if digits > p - s {
+            return Err((
+                1208,
+                format!("Numeric data overflow (result precision), Value '{t}'"),
+                v.to_string(),
+            ));
+        }
+    }
+    Ok(Some(trimmed(v)))
+}
+
+/// A boolean in any of the spellings Redshift's COPY accepts.
+fn convert_bool(v: &str) -> Converted<'static> {
+    let t = v.trim();
+    match t.to_ascii_lowercase().as_str() {
+        "t" | "true" | "1" | "y" | "yes" => Ok(Some(Cow::Borrowed("t"))),
+        "f" | "false" | "0" | "n" | "no" => Ok(Some(Cow::Borrowed("f"))),
+        _ => Err((
+            1207,
+            format!("Invalid input syntax for type boolean: '{t}'"),
+            v.to_string(),
+        )),
+    }
+}
+
+/// A date read with `DATEFORMAT`, written as ISO `YYYY-MM-DD`, which
+/// PostgreSQL reads whatever its `DateStyle`.
+fn convert_date(v: &str, spec: &CopySpec) -> Converted<'static> {
+    let t = v.trim();
+    parse_date(t, spec.date_format.as_deref())
+        .map(|d| Some(Cow::Owned(d.format("%Y-%m-%d").to_string())))
+        .ok_or_else(|| {
+            (
+                1205,
+                format!(
+                    "Invalid Date Format - value '{t}' does not match {}",
+                    spec.date_format.as_deref().unwrap_or("YYYY-MM-DD")
+                ),
+                v.to_string(),
+            )
+        })
+}
+
+/// A timestamp read with `TIMEFORMAT`, written in ISO form.
+fn convert_timestamp(v: &str, spec: &CopySpec) -> Converted<'static> {
+    let t = v.trim();
+    parse_timestamp(t, spec.time_format.as_deref())
+        .map(|s| Some(Cow::Owned(s)))
+        .ok_or_else(|| {
+            (
+                1206,
+                format!(
+                    "Invalid timestamp format - value '{t}' does not match {}",
+                    spec.time_format.as_deref().unwrap_or("YYYY-MM-DD HH:MI:SS")
+                ),
+                v.to_string(),
+            )
+        })
 }
 
 /// The value without surrounding white space, copied only if it had some.

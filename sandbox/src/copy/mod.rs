@@ -74,6 +74,11 @@ pub struct CopyContext<'a> {
 }
 
 /// Runs the COPY; returns the number of rows loaded.
+///
+/// Every check (the statement, the table, IAM, the bucket's region, the
+/// objects) runs before any data is read, so a COPY that cannot succeed
+/// fails before it has loaded anything; their order is fixed, so a COPY
+/// wrong in several ways always reports the same error.
 pub async fn run(
     ctx: &CopyContext<'_>,
     client: &Client,
@@ -81,15 +86,64 @@ pub async fn run(
     query_id: i64,
 ) -> Result<i64, String> {
     let spec = parse(tokens)?;
-    let aws = &ctx.aws;
     let qualified = match &spec.schema {
         Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&spec.table)),
         None => quote_ident(&spec.table),
     };
     let columns = target_columns(client, &qualified, &spec).await?;
+    let access = assume_role(ctx, &spec).await?;
+    let objects = objects_to_load(ctx.aws, &access, &spec).await?;
+    let mut sink = start_copy_in(client, &qualified, &columns).await?;
+    let mut loader = Loader {
+        spec: &spec,
+        columns: &columns,
+        out: BytesMut::with_capacity(CHUNK * 2),
+        errors: Vec::new(),
+        error_count: 0,
+    };
+    for (b, k) in &objects {
+        let reader = open_object(ctx.aws, &spec, b, k).await?;
+        let file = format!("s3://{b}/{k}");
+        loader.load_object(reader, &file, ctx, &mut sink).await?;
+        if loader.error_count > spec.max_error {
+            break;
+        }
+    }
+    finish_load(ctx, sink, loader, query_id, &qualified).await
+}
 
-    // IAM, as Redshift checks it: the role must be attached to the cluster,
-    // and its policies must let it read what COPY reads.
+/// PostgreSQL's side of the load, boxed so that it can be dropped (aborting
+/// the COPY) before `run` returns.
+type CopySink = std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>;
+
+/// The role a COPY reads as, once IAM has let the cluster assume it: what
+/// the S3 checks that follow need.
+struct Access {
+    role: String,
+    policies: Vec<Value>,
+}
+
+impl Access {
+    /// Whether the role's policies allow `action` on `resource`.
+    fn allows(&self, action: &str, resource: &str, context: &[(&str, &str)]) -> bool {
+        allowed(&self.policies, action, resource, context)
+    }
+
+    /// The error S3 gives Redshift when the role may not do `what`, worded
+    /// as Redshift reports it, with the sandbox's details added.
+    fn denied(&self, what: &str) -> String {
+        format!(
+            "ERROR: S3ServiceException:Access Denied,Status 403,Error AccessDenied,Rid sandbox,CanRetry 1\n  \
+             Details: role {} may not {what}",
+            self.role
+        )
+    }
+}
+
+/// IAM, as Redshift checks it: the role must exist and be attached to the
+/// cluster; its policies are then read for the S3 checks.
+async fn assume_role(ctx: &CopyContext<'_>, spec: &CopySpec) -> Result<Access, String> {
+    let aws = &ctx.aws;
     let role = spec
         .iam_role
         .clone()
@@ -129,80 +183,91 @@ pub async fn run(
         .role_policies(&role_name)
         .await
         .map_err(|e| format!("ERROR: sandbox: {e}"))?;
-    let denied = |what: &str| {
-        format!(
-            "ERROR: S3ServiceException:Access Denied,Status 403,Error AccessDenied,Rid sandbox,CanRetry 1\n  \
-             Details: role {role} may not {what}"
-        )
-    };
+    Ok(Access { role, policies })
+}
 
+/// The `(bucket, key)` of every object the COPY reads: the manifest's
+/// entries, or every object under the prefix. All are checked for
+/// `s3:GetObject` before any is read, so a load that would be refused half
+/// way fails before it starts.
+async fn objects_to_load(
+    aws: &ControlPlane,
+    access: &Access,
+    spec: &CopySpec,
+) -> Result<Vec<(String, String)>, String> {
     let (bucket, key) = split_s3(&spec.source);
     check_region(aws, &bucket, spec.region.as_deref()).await?;
     let objects = if spec.manifest {
-        if !allowed(
-            &policies,
-            "s3:GetObject",
-            &format!("arn:aws:s3:::{bucket}/{key}"),
-            &[],
-        ) {
-            return Err(denied(&format!(
-                "s3:GetObject on the manifest s3://{bucket}/{key}"
-            )));
+        if !access.allows("s3:GetObject", &format!("arn:aws:s3:::{bucket}/{key}"), &[]) {
+            return Err(access.denied(&format!("s3:GetObject on the manifest s3://{bucket}/{key}")));
         }
         manifest_entries(aws, &bucket, &key).await?
     } else {
-        if !allowed(
-            &policies,
-            "s3:ListBucket",
-            &format!("arn:aws:s3:::{bucket}"),
-            &[("s3:prefix", &key)],
-        ) {
-            return Err(denied(&format!(
-                "s3:ListBucket on {bucket} with prefix '{key}'"
-            )));
+        list_prefix(aws, access, &bucket, &key).await?
+    };
+    for (b, k) in &objects {
+        if !access.allows("s3:GetObject", &format!("arn:aws:s3:::{b}/{k}"), &[]) {
+            return Err(access.denied(&format!("s3:GetObject on s3://{b}/{k}")));
         }
-        let mut pages = aws
-            .s3
-            .list_objects_v2()
-            .bucket(&bucket)
-            .prefix(&key)
-            .into_paginator()
-            .send();
-        let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                format!(
-                    "ERROR: S3ServiceException:{}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
-            for o in page.contents() {
-                if let Some(k) = o.key() {
-                    // Keys ending in `/` are folder markers, not data.
-                    if !k.ends_with('/') {
-                        found.push((bucket.clone(), k.to_string()));
-                    }
+    }
+    Ok(objects)
+}
+
+/// Every object under `s3://bucket/key`, read page by page; an empty prefix
+/// is an error, as in Redshift, rather than a load of no rows.
+async fn list_prefix(
+    aws: &ControlPlane,
+    access: &Access,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<(String, String)>, String> {
+    if !access.allows(
+        "s3:ListBucket",
+        &format!("arn:aws:s3:::{bucket}"),
+        &[("s3:prefix", key)],
+    ) {
+        return Err(access.denied(&format!("s3:ListBucket on {bucket} with prefix '{key}'")));
+    }
+    let mut pages = aws
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(key)
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            format!(
+                "ERROR: S3ServiceException:{}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+        for o in page.contents() {
+            if let Some(k) = o.key() {
+                // Keys ending in `/` are folder markers, not data.
+                if !k.ends_with('/') {
+                    found.push((bucket.to_string(), k.to_string()));
                 }
             }
         }
-        if found.is_empty() {
-            return Err(format!(
-                "ERROR: The specified S3 prefix '{key}' does not exist"
-            ));
-        }
-        found
-    };
-    for (b, k) in &objects {
-        if !allowed(
-            &policies,
-            "s3:GetObject",
-            &format!("arn:aws:s3:::{b}/{k}"),
-            &[],
-        ) {
-            return Err(denied(&format!("s3:GetObject on s3://{b}/{k}")));
-        }
     }
+    if found.is_empty() {
+        return Err(format!(
+            "ERROR: The specified S3 prefix '{key}' does not exist"
+        ));
+    }
+    Ok(found)
+}
 
+/// Opens PostgreSQL's `COPY … FROM STDIN` into the target columns. Always
+/// CSV, whatever the source's format: the loader re-writes every checked
+/// row in that one format.
+async fn start_copy_in(
+    client: &Client,
+    qualified: &str,
+    columns: &[TargetColumn],
+) -> Result<CopySink, String> {
     let col_list: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     let copy_in = format!(
         "COPY {qualified} ({}) FROM STDIN WITH (FORMAT csv)",
@@ -212,46 +277,54 @@ pub async fn run(
         .copy_in::<_, Bytes>(&copy_in)
         .await
         .map_err(|e| pg_message(&e))?;
-    // Boxed so that it can be dropped (aborting the COPY) before we return.
-    let mut sink = Box::pin(sink);
-    let mut loader = Loader {
-        spec: &spec,
-        columns: &columns,
-        out: BytesMut::with_capacity(CHUNK * 2),
-        errors: Vec::new(),
-        error_count: 0,
-    };
-    for (b, k) in &objects {
-        let obj = aws
-            .s3
-            .get_object()
-            .bucket(b)
-            .key(k)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "ERROR: S3ServiceException:{}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
-        let body = obj.body.into_async_read();
-        let file = format!("s3://{b}/{k}");
-        let reader: Box<dyn AsyncRead + Unpin + Send> = if spec.gzip {
-            Box::new(GzipDecoder::new(body))
-        } else {
-            Box::new(body)
-        };
-        loader.load_object(reader, &file, ctx, &mut sink).await?;
-        if loader.error_count > spec.max_error {
-            break;
-        }
-    }
+    Ok(Box::pin(sink))
+}
+
+/// One object's body as a stream, un-gzipped on the fly when the COPY says
+/// `GZIP`: the object never sits whole in memory.
+async fn open_object(
+    aws: &ControlPlane,
+    spec: &CopySpec,
+    bucket: &str,
+    key: &str,
+) -> Result<Box<dyn AsyncRead + Unpin + Send>, String> {
+    let obj = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "ERROR: S3ServiceException:{}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let body = obj.body.into_async_read();
+    Ok(if spec.gzip {
+        Box::new(GzipDecoder::new(body))
+    } else {
+        Box::new(body)
+    })
+}
+
+/// Commits the load, or aborts it (too many bad rows, or cancelled); the
+/// rejected rows are recorded in either case, since `stl_load_errors` is
+/// where Redshift tells why a load failed.
+async fn finish_load(
+    ctx: &CopyContext<'_>,
+    mut sink: CopySink,
+    mut loader: Loader<'_>,
+    query_id: i64,
+    qualified: &str,
+) -> Result<i64, String> {
+    let spec = loader.spec;
     if loader.error_count > spec.max_error || ctx.cancelled.load(Ordering::SeqCst) {
         // Dropping the sink without finishing it aborts PostgreSQL's COPY, so
         // nothing of this load is kept.
         drop(sink);
-        record_errors(ctx, query_id, &qualified, &loader.errors).await;
+        record_errors(ctx, query_id, qualified, &loader.errors).await;
         if ctx.cancelled.load(Ordering::SeqCst) {
             return Err("ERROR: Query cancelled on user's request".into());
         }
@@ -266,7 +339,7 @@ pub async fn run(
             .map_err(|e| pg_message(&e))?;
     }
     let n = sink.as_mut().finish().await.map_err(|e| pg_message(&e))?;
-    record_errors(ctx, query_id, &qualified, &loader.errors).await;
+    record_errors(ctx, query_id, qualified, &loader.errors).await;
     Ok(n as i64)
 }
 

@@ -79,208 +79,301 @@ fn unescape(s: &str) -> String {
 /// understood or an error: a silently ignored option would make a load in
 /// the sandbox differ from the same load on AWS.
 pub fn parse(tokens: &[Token]) -> Result<CopySpec, String> {
-    let t = significant(tokens);
-    let mut i = 1; // after COPY
-    let err_near = |t: Option<&&Token>| match t {
+    let mut cursor = Cursor {
+        tokens: significant(tokens),
+        pos: 1, // after COPY
+    };
+    let mut spec = cursor.head()?;
+    while let Some(word) = cursor.option_word()? {
+        cursor.option(&word, &mut spec)?;
+    }
+    if spec.format == Format::JsonAuto && spec.delimiter.is_some() {
+        return Err("ERROR: DELIMITER cannot be used with JSON".into());
+    }
+    Ok(spec)
+}
+
+/// PostgreSQL's wording for a token the grammar did not expect (or for the
+/// end of the statement), so that a typo reads as it would on Redshift.
+fn syntax_error_near(token: Option<&Token>) -> String {
+    match token {
         Some(t) => format!("ERROR: syntax error at or near \"{}\"", t.text),
         None => "ERROR: syntax error at end of input".to_string(),
-    };
-    let name1 = t
-        .get(i)
-        .and_then(|x| x.ident())
-        .ok_or_else(|| err_near(t.get(i)))?;
-    i += 1;
-    let (schema, table) = if t.get(i).is_some_and(|x| x.text == ".") {
-        let name2 = t
-            .get(i + 1)
+    }
+}
+
+/// The statement's significant tokens and how far they have been read.
+///
+/// Why a struct: the statement is read in parts (the target, the source,
+/// one option at a time), and each part is a method that moves the same
+/// position on, rather than a closure that borrows an index from `parse`.
+struct Cursor<'a> {
+    tokens: Vec<&'a Token>,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// The token at the position, if the statement goes on that far.
+    fn peek(&self) -> Option<&'a Token> {
+        self.tokens.get(self.pos).copied()
+    }
+
+    /// Whether the token at the position is exactly `text` (punctuation).
+    fn at(&self, text: &str) -> bool {
+        self.peek().is_some_and(|x| x.text == text)
+    }
+
+    /// Whether the token at the position is the word `w`.
+    fn at_word(&self, w: &str) -> bool {
+        self.peek().is_some_and(|x| x.is_word(w))
+    }
+
+    /// The syntax error for the token at the position.
+    fn syntax_error(&self) -> String {
+        syntax_error_near(self.peek())
+    }
+
+    /// Steps over an optional `AS`: Redshift accepts `NULL AS '\\N'` and
+    /// `NULL '\\N'` alike, and so on for every option with an argument.
+    fn skip_as(&mut self) {
+        if self.at_word("as") {
+            self.pos += 1;
+        }
+    }
+
+    /// A table or column name.
+    fn ident(&mut self) -> Result<String, String> {
+        let name = self
+            .peek()
             .and_then(|x| x.ident())
-            .ok_or_else(|| err_near(t.get(i + 1)))?;
-        i += 2;
-        (Some(name1), name2)
-    } else {
-        (None, name1)
-    };
-    let mut columns = None;
-    if t.get(i).is_some_and(|x| x.text == "(") {
-        let mut cols = Vec::new();
-        i += 1;
-        loop {
-            let c = t
-                .get(i)
-                .and_then(|x| x.ident())
-                .ok_or_else(|| err_near(t.get(i)))?;
-            cols.push(c);
-            i += 1;
-            match t.get(i).map(|x| x.text.as_str()) {
-                Some(",") => i += 1,
-                Some(")") => {
-                    i += 1;
-                    break;
-                }
-                _ => return Err(err_near(t.get(i))),
-            }
-        }
-        columns = Some(cols);
+            .ok_or_else(|| self.syntax_error())?;
+        self.pos += 1;
+        Ok(name)
     }
-    if !t.get(i).is_some_and(|x| x.is_word("from")) {
-        return Err(err_near(t.get(i)));
-    }
-    i += 1;
-    let source = t
-        .get(i)
-        .and_then(|x| x.string_value())
-        .map(|v| unescape(&v))
-        .ok_or_else(|| err_near(t.get(i)))?;
-    if !source.starts_with("s3://") {
-        return Err(format!(
-            "ERROR: the sandbox loads only from Amazon S3 ('s3://bucket/key'), not from '{source}'"
-        ));
-    }
-    i += 1;
-    let mut spec = CopySpec {
-        schema,
-        table,
-        columns,
-        source,
-        iam_role: None,
-        region: None,
-        format: Format::Text,
-        delimiter: None,
-        quote: '"',
-        ignore_header: 0,
-        null_as: None,
-        gzip: false,
-        manifest: false,
-        empty_as_null: false,
-        blanks_as_null: false,
-        date_format: None,
-        time_format: None,
-        max_error: 0,
-    };
-    // Reads an optional AS, then a string literal, its backslash escapes
-    // read as Redshift reads them in every COPY option (`'\\'` is one
-    // backslash, `'\t'` a tab).
-    let string_arg = |i: &mut usize| -> Result<String, String> {
-        if t.get(*i).is_some_and(|x| x.is_word("as")) {
-            *i += 1;
-        }
-        let v = t
-            .get(*i)
+
+    /// A string literal, its backslash escapes read as Redshift reads them
+    /// in every COPY option (`'\\'` is one backslash, `'\t'` a tab).
+    fn string_literal(&mut self) -> Result<String, String> {
+        let v = self
+            .peek()
             .and_then(|x| x.string_value())
             .map(|v| unescape(&v))
-            .ok_or_else(|| err_near(t.get(*i)))?;
-        *i += 1;
+            .ok_or_else(|| self.syntax_error())?;
+        self.pos += 1;
         Ok(v)
-    };
-    let number_arg = |i: &mut usize| -> Result<u64, String> {
-        if t.get(*i).is_some_and(|x| x.is_word("as")) {
-            *i += 1;
-        }
-        let v = t
-            .get(*i)
+    }
+
+    /// An option's string argument: an optional AS, then a string literal.
+    fn string_arg(&mut self) -> Result<String, String> {
+        self.skip_as();
+        self.string_literal()
+    }
+
+    /// An option's numeric argument: an optional AS, then a whole number.
+    fn number_arg(&mut self) -> Result<u64, String> {
+        self.skip_as();
+        let v = self
+            .peek()
             .filter(|x| x.kind == Kind::Number)
             .and_then(|x| x.text.parse().ok())
-            .ok_or_else(|| err_near(t.get(*i)))?;
-        *i += 1;
+            .ok_or_else(|| self.syntax_error())?;
+        self.pos += 1;
         Ok(v)
-    };
-    let char_arg = |i: &mut usize, what: &str| -> Result<char, String> {
-        let s = string_arg(i)?;
+    }
+
+    /// An option's one-character argument (`DELIMITER`, `QUOTE`): the CSV
+    /// parser works on single bytes, so a longer string is refused here
+    /// rather than cut short.
+    fn char_arg(&mut self, what: &str) -> Result<char, String> {
+        let s = self.string_arg()?;
         let mut cs = s.chars();
         match (cs.next(), cs.next()) {
             (Some(c), None) => Ok(c),
             _ => Err(format!("ERROR: {what} must be a single character")),
         }
-    };
-    while i < t.len() {
-        let tok = t[i];
-        if tok.text == ";" && i == t.len() - 1 {
-            break;
+    }
+
+    /// `[schema.]table [(columns)] FROM 's3://…'`: everything before the
+    /// options, as a spec whose options are still Redshift's defaults.
+    fn head(&mut self) -> Result<CopySpec, String> {
+        let (schema, table) = self.table_name()?;
+        let columns = self.column_list()?;
+        if !self.at_word("from") {
+            return Err(self.syntax_error());
+        }
+        self.pos += 1;
+        let source = self.string_literal()?;
+        if !source.starts_with("s3://") {
+            return Err(format!(
+                "ERROR: the sandbox loads only from Amazon S3 ('s3://bucket/key'), not from '{source}'"
+            ));
+        }
+        Ok(CopySpec {
+            schema,
+            table,
+            columns,
+            source,
+            iam_role: None,
+            region: None,
+            format: Format::Text,
+            delimiter: None,
+            quote: '"',
+            ignore_header: 0,
+            null_as: None,
+            gzip: false,
+            manifest: false,
+            empty_as_null: false,
+            blanks_as_null: false,
+            date_format: None,
+            time_format: None,
+            max_error: 0,
+        })
+    }
+
+    /// `table` or `schema.table`.
+    fn table_name(&mut self) -> Result<(Option<String>, String), String> {
+        let first = self.ident()?;
+        if !self.at(".") {
+            return Ok((None, first));
+        }
+        self.pos += 1;
+        Ok((Some(first), self.ident()?))
+    }
+
+    /// The optional `(column, …)` list.
+    fn column_list(&mut self) -> Result<Option<Vec<String>>, String> {
+        if !self.at("(") {
+            return Ok(None);
+        }
+        self.pos += 1;
+        let mut columns = Vec::new();
+        loop {
+            columns.push(self.ident()?);
+            match self.peek().map(|x| x.text.as_str()) {
+                Some(",") => self.pos += 1,
+                Some(")") => {
+                    self.pos += 1;
+                    return Ok(Some(columns));
+                }
+                _ => return Err(self.syntax_error()),
+            }
+        }
+    }
+
+    /// The next option's keyword, upper-cased; `None` at the end of the
+    /// statement (a trailing `;` included).
+    fn option_word(&mut self) -> Result<Option<String>, String> {
+        let Some(tok) = self.peek() else {
+            return Ok(None);
+        };
+        if tok.text == ";" && self.pos == self.tokens.len() - 1 {
+            return Ok(None);
         }
         if tok.kind != Kind::Word {
-            return Err(err_near(Some(&tok)));
+            return Err(syntax_error_near(Some(tok)));
         }
-        let word = tok.text.to_ascii_uppercase();
-        i += 1;
-        match word.as_str() {
-            "IAM_ROLE" => {
-                if t.get(i).is_some_and(|x| x.is_word("default")) {
-                    return Err("ERROR: IAM_ROLE default is not supported by the sandbox; name the role's ARN".into());
-                }
-                spec.iam_role = Some(string_arg(&mut i)?);
-            }
-            "CREDENTIALS" => {
-                let v = string_arg(&mut i)?;
-                let role = v
-                    .split(';')
-                    .find_map(|kv| kv.trim().strip_prefix("aws_iam_role="))
-                    .ok_or("ERROR: the sandbox accepts CREDENTIALS only as 'aws_iam_role=<arn>'")?;
-                spec.iam_role = Some(role.to_string());
-            }
-            "REGION" => spec.region = Some(string_arg(&mut i)?),
+        self.pos += 1;
+        Ok(Some(tok.text.to_ascii_uppercase()))
+    }
+
+    /// Reads the arguments of the option `word` (already read) into `spec`.
+    /// An option not listed here is an error, never skipped: see [`parse`].
+    fn option(&mut self, word: &str, spec: &mut CopySpec) -> Result<(), String> {
+        match word {
+            "IAM_ROLE" => spec.iam_role = Some(self.iam_role()?),
+            "CREDENTIALS" => spec.iam_role = Some(self.credentials()?),
+            "REGION" => spec.region = Some(self.string_arg()?),
             "CSV" => spec.format = Format::Csv,
-            "FORMAT" | "JSON" => {
-                if word == "FORMAT" {
-                    if t.get(i).is_some_and(|x| x.is_word("as")) {
-                        i += 1;
-                    }
-                    let f = t
-                        .get(i)
-                        .map(|x| x.text.to_ascii_uppercase())
-                        .unwrap_or_default();
-                    i += 1;
-                    match f.as_str() {
-                        "CSV" => {
-                            spec.format = Format::Csv;
-                            continue;
-                        }
-                        "JSON" => {}
-                        other => {
-                            return Err(format!(
-                                "ERROR: FORMAT {other} is not supported by the sandbox (CSV and JSON 'auto' are)"
-                            ));
-                        }
-                    }
-                }
-                let arg = t.get(i).and_then(|x| x.string_value()).unwrap_or_default();
-                if !arg.eq_ignore_ascii_case("auto") {
-                    return Err(format!(
-                        "ERROR: the sandbox supports JSON 'auto' only, not JSON '{arg}'"
-                    ));
-                }
-                i += 1;
-                spec.format = Format::JsonAuto;
-            }
-            "DELIMITER" => spec.delimiter = Some(char_arg(&mut i, "DELIMITER")?),
-            "QUOTE" => spec.quote = char_arg(&mut i, "QUOTE")?,
-            "IGNOREHEADER" => spec.ignore_header = number_arg(&mut i)?,
-            "NULL" => spec.null_as = Some(string_arg(&mut i)?),
+            "FORMAT" | "JSON" => spec.format = self.format(word)?,
+            "DELIMITER" => spec.delimiter = Some(self.char_arg("DELIMITER")?),
+            "QUOTE" => spec.quote = self.char_arg("QUOTE")?,
+            "IGNOREHEADER" => spec.ignore_header = self.number_arg()?,
+            "NULL" => spec.null_as = Some(self.string_arg()?),
             "GZIP" => spec.gzip = true,
             "MANIFEST" => spec.manifest = true,
             "EMPTYASNULL" => spec.empty_as_null = true,
             "BLANKSASNULL" => spec.blanks_as_null = true,
-            "DATEFORMAT" => spec.date_format = Some(string_arg(&mut i)?),
-            "TIMEFORMAT" => spec.time_format = Some(string_arg(&mut i)?),
-            "MAXERROR" => spec.max_error = number_arg(&mut i)?,
-            "COMPUPDATE" | "STATUPDATE" => {
-                // Statistics and compression analysis: no effect on the data.
-                if t.get(i).is_some_and(|x| {
-                    ["on", "off", "true", "false", "preset"]
-                        .iter()
-                        .any(|w| x.is_word(w))
-                }) {
-                    i += 1;
-                }
-            }
+            "DATEFORMAT" => spec.date_format = Some(self.string_arg()?),
+            "TIMEFORMAT" => spec.time_format = Some(self.string_arg()?),
+            "MAXERROR" => spec.max_error = self.number_arg()?,
+            "COMPUPDATE" | "STATUPDATE" => self.skip_update_setting(),
             other => {
                 return Err(format!(
                     "ERROR: COPY option {other} is not supported by the sandbox"
                 ));
             }
         }
+        Ok(())
     }
-    if spec.format == Format::JsonAuto && spec.delimiter.is_some() {
-        return Err("ERROR: DELIMITER cannot be used with JSON".into());
+
+    /// `IAM_ROLE 'arn'`. `IAM_ROLE default` means the cluster's default
+    /// role, which the emulator has no notion of: refused, not guessed.
+    fn iam_role(&mut self) -> Result<String, String> {
+        if self.at_word("default") {
+            return Err(
+                "ERROR: IAM_ROLE default is not supported by the sandbox; name the role's ARN"
+                    .into(),
+            );
+        }
+        self.string_arg()
     }
-    Ok(spec)
+
+    /// `CREDENTIALS 'aws_iam_role=arn'`, the older spelling of `IAM_ROLE`.
+    /// Access keys are not taken: the sandbox checks what a role may do.
+    fn credentials(&mut self) -> Result<String, String> {
+        let v = self.string_arg()?;
+        let role = v
+            .split(';')
+            .find_map(|kv| kv.trim().strip_prefix("aws_iam_role="))
+            .ok_or("ERROR: the sandbox accepts CREDENTIALS only as 'aws_iam_role=<arn>'")?;
+        Ok(role.to_string())
+    }
+
+    /// `FORMAT [AS] CSV`, `FORMAT [AS] JSON 'auto'` or `JSON 'auto'`
+    /// (`word` says which of the two keywords came first).
+    fn format(&mut self, word: &str) -> Result<Format, String> {
+        if word == "FORMAT" {
+            self.skip_as();
+            let f = self
+                .peek()
+                .map(|x| x.text.to_ascii_uppercase())
+                .unwrap_or_default();
+            self.pos += 1;
+            match f.as_str() {
+                "CSV" => return Ok(Format::Csv),
+                "JSON" => {}
+                other => {
+                    return Err(format!(
+                        "ERROR: FORMAT {other} is not supported by the sandbox (CSV and JSON 'auto' are)"
+                    ));
+                }
+            }
+        }
+        // A JSONPaths file would map fields to columns by path; only
+        // 'auto' (keys matched to column names) is implemented.
+        let arg = self
+            .peek()
+            .and_then(|x| x.string_value())
+            .unwrap_or_default();
+        if !arg.eq_ignore_ascii_case("auto") {
+            return Err(format!(
+                "ERROR: the sandbox supports JSON 'auto' only, not JSON '{arg}'"
+            ));
+        }
+        self.pos += 1;
+        Ok(Format::JsonAuto)
+    }
+
+    /// `COMPUPDATE` and `STATUPDATE`, with their optional setting: they
+    /// tune statistics and compression analysis, which have no effect on
+    /// the data loaded, so they are accepted and skipped.
+    fn skip_update_setting(&mut self) {
+        if self.peek().is_some_and(|x| {
+            ["on", "off", "true", "false", "preset"]
+                .iter()
+                .any(|w| x.is_word(w))
+        }) {
+            self.pos += 1;
+        }
+    }
 }

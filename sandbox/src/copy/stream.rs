@@ -2,7 +2,7 @@
 //! cut into records, checked, and sent on in 64 KiB chunks.
 
 use std::borrow::Cow;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures::SinkExt;
@@ -55,6 +55,7 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// Loads a CSV or delimited-text object, record by record.
     async fn load_delimited<R, S>(
         &mut self,
         reader: &mut R,
@@ -68,88 +69,24 @@ impl Loader<'_> {
     {
         let csv = self.spec.format == Format::Csv;
         let delimiter = self.spec.delimiter.unwrap_or(if csv { ',' } else { '|' });
-        let mut parser = csv_core::ReaderBuilder::new()
-            .delimiter(delimiter as u8)
-            .quote(self.spec.quote as u8)
-            .quoting(csv)
-            .build();
-        let mut input = vec![0u8; CHUNK];
-        let mut fields_buf = vec![0u8; 4096];
-        let mut ends = vec![0usize; 64];
-        let (mut out_len, mut ends_len) = (0usize, 0usize);
-        let mut line: i64 = 1;
-        let mut record_line: i64 = 1;
-        let mut eof = false;
-        let mut filled = 0usize;
-        let mut pos = 0usize;
-        loop {
-            if pos == filled && !eof {
-                if ctx.cancelled.load(Ordering::SeqCst) {
-                    return Ok(());
-                }
-                filled = reader
-                    .read(&mut input)
-                    .await
-                    .map_err(|e| format!("ERROR: reading {file}: {e}"))?;
-                pos = 0;
-                if filled == 0 {
-                    eof = true;
-                }
+        let mut records = Records::new(self.spec, csv, delimiter);
+        while let Some((fields, line)) = records.next(reader, file, ctx.cancelled).await? {
+            if (line as u64) <= self.spec.ignore_header {
+                continue;
             }
-            let (res, nin, nout, nend) = parser.read_record(
-                &input[pos..filled],
-                &mut fields_buf[out_len..],
-                &mut ends[ends_len..],
-            );
-            line += input[pos..pos + nin]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as i64;
-            pos += nin;
-            out_len += nout;
-            ends_len += nend;
-            match res {
-                csv_core::ReadRecordResult::InputEmpty => {
-                    if eof {
-                        continue;
-                    }
-                }
-                csv_core::ReadRecordResult::OutputFull => {
-                    fields_buf.resize(fields_buf.len() * 2, 0)
-                }
-                csv_core::ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
-                csv_core::ReadRecordResult::Record => {
-                    // Borrowed from the parser's buffer: no copy per field
-                    // unless a value must change.
-                    let mut fields: Vec<Cow<str>> = Vec::with_capacity(ends_len);
-                    let mut start = 0;
-                    for &end in &ends[..ends_len] {
-                        fields.push(String::from_utf8_lossy(&fields_buf[start..end]));
-                        start = end;
-                    }
-                    let this_line = record_line;
-                    record_line = line;
-                    out_len = 0;
-                    ends_len = 0;
-                    if (this_line as u64) <= self.spec.ignore_header {
-                        continue;
-                    }
-                    // A blank line is one empty field: skip it, as COPY does.
-                    if fields.len() == 1 && fields[0].is_empty() {
-                        continue;
-                    }
-                    let raw = || fields.join(&delimiter.to_string());
-                    let values: Vec<Option<Cow<str>>> =
-                        fields.iter().map(|f| Some(f.clone())).collect();
-                    self.row(values, file, this_line, &raw, true);
-                    if self.error_count > self.spec.max_error {
-                        return Ok(());
-                    }
-                    self.flush(sink).await?;
-                }
-                csv_core::ReadRecordResult::End => return Ok(()),
+            // A blank line is one empty field: skip it, as COPY does.
+            if fields.len() == 1 && fields[0].is_empty() {
+                continue;
             }
+            let raw = || fields.join(&delimiter.to_string());
+            let values: Vec<Option<Cow<str>>> = fields.iter().map(|f| Some(f.clone())).collect();
+            self.row(values, file, line, &raw, true);
+            if self.error_count > self.spec.max_error {
+                return Ok(());
+            }
+            self.flush(sink).await?;
         }
+        Ok(())
     }
 
     async fn load_json<R, S>(
@@ -262,34 +199,37 @@ impl Loader<'_> {
         raw: &dyn Fn() -> String,
         positional: bool,
     ) {
-        if positional && values.len() < self.columns.len() {
-            self.reject(
-                file,
-                line,
-                "",
-                "",
-                "",
-                &raw(),
-                "",
-                1214,
-                "Delimiter not found",
-            );
+        if positional && let Some((code, reason)) = self.count_mismatch(values.len()) {
+            self.reject(file, line, "", "", "", &raw(), "", code, reason);
             return;
         }
-        if positional && values.len() > self.columns.len() {
-            self.reject(
-                file,
-                line,
-                "",
-                "",
-                "",
-                &raw(),
-                "",
-                1216,
-                "Extra column(s) found",
-            );
-            return;
+        if let Some(converted) = self.convert_row(values, file, line, raw) {
+            self.write_csv_row(&converted);
         }
+    }
+
+    /// The load error for a positional row of `n` fields, if `n` is not
+    /// the number of columns: Redshift's code and wording for each case.
+    fn count_mismatch(&self, n: usize) -> Option<(i32, &'static str)> {
+        if n < self.columns.len() {
+            Some((1214, "Delimiter not found"))
+        } else if n > self.columns.len() {
+            Some((1216, "Extra column(s) found"))
+        } else {
+            None
+        }
+    }
+
+    /// Each value converted for its column; `None` (the row rejected and
+    /// recorded) at the first that fails. Like Redshift, one error per
+    /// row is recorded, for the first column that fails.
+    fn convert_row<'v>(
+        &mut self,
+        values: Vec<Option<Cow<'v, str>>>,
+        file: &str,
+        line: i64,
+        raw: &dyn Fn() -> String,
+    ) -> Option<Vec<Option<Cow<'v, str>>>> {
         let mut converted: Vec<Option<Cow<str>>> = Vec::with_capacity(values.len());
         for (col, value) in self.columns.iter().zip(values) {
             match convert(col, value, self.spec) {
@@ -306,7 +246,7 @@ impl Loader<'_> {
                             1213,
                             "Missing data for not-null field",
                         );
-                        return;
+                        return None;
                     }
                     converted.push(v);
                 }
@@ -323,10 +263,16 @@ impl Loader<'_> {
                         code,
                         &reason,
                     );
-                    return;
+                    return None;
                 }
             }
         }
+        Some(converted)
+    }
+
+    /// Appends a checked row to the output, in the CSV that PostgreSQL's
+    /// `COPY … FROM STDIN WITH (FORMAT csv)` reads.
+    fn write_csv_row(&mut self, converted: &[Option<Cow<'_, str>>]) {
         for (i, v) in converted.iter().enumerate() {
             if i > 0 {
                 self.out.extend_from_slice(b",");
@@ -345,5 +291,124 @@ impl Loader<'_> {
             }
         }
         self.out.extend_from_slice(b"\n");
+    }
+}
+
+/// One object read as records by `csv-core`'s push parser: the parser, its
+/// buffers, and where it is in the input.
+///
+/// Why a push parser: it never asks for the whole object, only for the next
+/// chunk, so memory stays bounded by the chunk and the longest record.
+struct Records {
+    parser: csv_core::Reader,
+    /// The chunk read from the object, and how much of it is filled and
+    /// already parsed.
+    input: Vec<u8>,
+    filled: usize,
+    pos: usize,
+    eof: bool,
+    /// The current record's field bytes and field ends; both grow (doubled)
+    /// when a record does not fit.
+    fields_buf: Vec<u8>,
+    out_len: usize,
+    ends: Vec<usize>,
+    ends_len: usize,
+    /// The line the parser has reached, and the one the current record
+    /// started on (a quoted field may span lines).
+    line: i64,
+    record_line: i64,
+}
+
+impl Records {
+    fn new(spec: &CopySpec, csv: bool, delimiter: char) -> Self {
+        Records {
+            parser: csv_core::ReaderBuilder::new()
+                .delimiter(delimiter as u8)
+                .quote(spec.quote as u8)
+                .quoting(csv)
+                .build(),
+            input: vec![0u8; CHUNK],
+            filled: 0,
+            pos: 0,
+            eof: false,
+            fields_buf: vec![0u8; 4096],
+            out_len: 0,
+            ends: vec![0usize; 64],
+            ends_len: 0,
+            line: 1,
+            record_line: 1,
+        }
+    }
+
+    /// The next record's fields and the line it started on; `None` at the
+    /// end of the object, or when the statement was cancelled (checked
+    /// before each read, so a cancel stops a long object soon).
+    async fn next<R>(
+        &mut self,
+        reader: &mut R,
+        file: &str,
+        cancelled: &AtomicBool,
+    ) -> Result<Option<(Vec<Cow<'_, str>>, i64)>, String>
+    where
+        R: AsyncBufRead + Unpin,
+    {
+        loop {
+            if self.pos == self.filled && !self.eof {
+                if cancelled.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                self.filled = reader
+                    .read(&mut self.input)
+                    .await
+                    .map_err(|e| format!("ERROR: reading {file}: {e}"))?;
+                self.pos = 0;
+                if self.filled == 0 {
+                    self.eof = true;
+                }
+            }
+            let (res, nin, nout, nend) = self.parser.read_record(
+                &self.input[self.pos..self.filled],
+                &mut self.fields_buf[self.out_len..],
+                &mut self.ends[self.ends_len..],
+            );
+            self.line += self.input[self.pos..self.pos + nin]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as i64;
+            self.pos += nin;
+            self.out_len += nout;
+            self.ends_len += nend;
+            match res {
+                // More input is read at the top of the loop (at the end of
+                // the object, an empty input makes the parser finish).
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => {
+                    self.fields_buf.resize(self.fields_buf.len() * 2, 0)
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    self.ends.resize(self.ends.len() * 2, 0)
+                }
+                csv_core::ReadRecordResult::Record => return Ok(Some(self.take_record())),
+                csv_core::ReadRecordResult::End => return Ok(None),
+            }
+        }
+    }
+
+    /// The record just parsed, and the line it started on; the buffers are
+    /// then free for the next record.
+    fn take_record(&mut self) -> (Vec<Cow<'_, str>>, i64) {
+        // Borrowed from the parser's buffer: no copy per field unless a
+        // value must change.
+        let mut fields: Vec<Cow<str>> = Vec::with_capacity(self.ends_len);
+        let mut start = 0;
+        for &end in &self.ends[..self.ends_len] {
+            fields.push(String::from_utf8_lossy(&self.fields_buf[start..end]));
+            start = end;
+        }
+        let this_line = self.record_line;
+        self.record_line = self.line;
+        self.out_len = 0;
+        self.ends_len = 0;
+        (fields, this_line)
     }
 }
