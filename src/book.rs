@@ -41,6 +41,8 @@ pub struct NextSteps;
 
 #[doc = include_str!("../book/src/on-aws.md")]
 pub struct OnAws;
+#[doc = include_str!("../book/src/sandbox.md")]
+pub struct Sandbox;
 
 #[doc = include_str!("../book/src/load-modes.md")]
 pub struct LoadModes;

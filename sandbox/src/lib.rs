@@ -29,6 +29,7 @@
 pub mod api;
 pub mod aws;
 pub mod copy;
+pub mod dialect;
 pub mod engine;
 pub mod error;
 pub mod pg;

@@ -175,6 +175,7 @@ impl Pg {
         }
         let db = self.connect(&name).await?;
         db.batch_execute(INIT_SQL).await?;
+        db.batch_execute(crate::dialect::INSTALL_SQL).await?;
         db.execute("DELETE FROM sandbox_sys.generation", &[])
             .await?;
         db.execute(
@@ -184,7 +185,7 @@ impl Pg {
         .await?;
         admin
             .batch_execute(&format!(
-                "ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, sandbox_sys"
+                "ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, sandbox_sys, pg_catalog"
             ))
             .await?;
         ready.retain(|k| !k.starts_with(&format!("{name}@")));

@@ -9,9 +9,9 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::{Column, Engine, MAX_RESULT_BYTES, Request, ResultData, Statement, Status, Sub, now};
-use crate::copy;
 use crate::pg::{Cell, TextParam, pg_message, type_name};
 use crate::translate::{self, Kind};
+use crate::{copy, dialect};
 
 impl Engine {
     /// Runs a submitted statement to its end, and records how it ended.
@@ -262,7 +262,10 @@ async fn execute_one(
         .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
         .collect();
     let pg_sql = translate::render(&tokens);
-    let stmt = client.prepare(&pg_sql).await.map_err(|e| pg_message(&e))?;
+    let stmt = client
+        .prepare(&pg_sql)
+        .await
+        .map_err(|e| dialect::unsupported(&e).unwrap_or_else(|| pg_message(&e)))?;
     if stmt.columns().is_empty() {
         let n = client
             .execute(&stmt, &refs)
@@ -292,6 +295,9 @@ fn to_postgres(
             "statement {}: {note} (Redshift-only, no effect on PostgreSQL)",
             ctx.statement_id
         );
+    }
+    for note in dialect::rewrite(tokens)? {
+        tracing::info!("statement {}: {note}", ctx.statement_id);
     }
     let names = translate::number_params(tokens);
     let mut params = Vec::new();

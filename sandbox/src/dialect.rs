@@ -1,0 +1,523 @@
+//! Redshift's SQL dialect on PostgreSQL: what readers type after a load.
+//!
+//! Two halves. Functions PostgreSQL lacks (`DATEADD`, `NVL`'s cousins,
+//! `LEN`, `JSON_EXTRACT_PATH_TEXT`, …) and the system views (`svv_tables`,
+//! `pg_table_def`, …) are SQL, in `dialect.sql`, installed in every database
+//! the sandbox creates. What SQL functions cannot express is rewritten here,
+//! on tokens, before the statement reaches PostgreSQL:
+//!
+//! - syntax: `SELECT TOP n`, `APPROXIMATE COUNT`, `SYSDATE` without
+//!   parentheses, datepart words written bare (`DATEADD(day, …)`,
+//!   `EXTRACT(dw FROM …)`), casts to `SUPER` and `VARCHAR(MAX)`;
+//! - functions whose arguments do not fit a PostgreSQL signature: `NVL`,
+//!   `NVL2`, `DECODE`, `MEDIAN`, `LISTAGG … WITHIN GROUP`;
+//! - commands with no PostgreSQL meaning (`VACUUM`, `ANALYZE COMPRESSION`),
+//!   accepted as no-ops with a log line.
+//!
+//! Why tokens, not text: string literals and quoted names are never touched.
+//! And COPY never comes here: the engine hands it to `copy` first, so the
+//! layer costs the load path nothing.
+//!
+//! The support table in `sandbox/dialect.md` lists what is served, accepted
+//! as a no-op or refused; `tests/dialect.rs` runs every line of it.
+
+use crate::translate::{Kind, Token, group_end, next_significant, render, tokenize};
+
+/// The SQL that installs the functions and views (run by `pg` once per
+/// database and sandbox run).
+pub const INSTALL_SQL: &str = include_str!("dialect.sql");
+
+/// The support table: what the sandbox serves, accepts as a no-op or
+/// refuses. The refusals below are read from it, and the tests run each line.
+pub const SUPPORT_TABLE: &str = include_str!("../dialect.md");
+
+/// The statement PostgreSQL runs for a Redshift command that has no meaning
+/// here: it succeeds and returns nothing, as the command does on Redshift.
+const NO_OP: &str = "DO $$ BEGIN END $$";
+
+/// Rewrites `tokens` in place; returns notes for the log (what was accepted
+/// as a no-op). An error is a clause the sandbox cannot serve, in words a
+/// reader can act on.
+pub fn rewrite(tokens: &mut Vec<Token>) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    if let Some(note) = no_op(tokens) {
+        notes.push(note);
+        *tokens = tokenize(NO_OP).expect("the no-op statement tokenizes");
+        return Ok(notes);
+    }
+    strip_analyze_columns(tokens);
+    let names = column_names(tokens);
+    let mut i = 0;
+    while i < tokens.len() {
+        i = if names.contains(&i) {
+            i + 1
+        } else {
+            rewrite_at(tokens, i)?
+        };
+    }
+    Ok(notes)
+}
+
+/// In `CREATE TABLE t (a INT, sysdate INT, …)`, where the column names
+/// stand: a column may be called `sysdate` or `nvl`, and is then a name.
+fn column_names(tokens: &[Token]) -> Vec<usize> {
+    let sig = significant_indices(tokens);
+    let create_table = sig.first().is_some_and(|&i| tokens[i].is_word("create"))
+        && sig.iter().take(4).any(|&i| tokens[i].is_word("table"));
+    let Some(open) = sig.iter().copied().find(|&i| tokens[i].text == "(") else {
+        return Vec::new();
+    };
+    if !create_table {
+        return Vec::new();
+    }
+    let end = group_end(tokens, open);
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    let mut expect_name = true;
+    let inside = tokens
+        .iter()
+        .enumerate()
+        .take(end.saturating_sub(1))
+        .skip(open + 1);
+    for (k, t) in inside {
+        match t.text.as_str() {
+            _ if t.kind == Kind::Space => {}
+            "(" => depth += 1,
+            ")" => depth = depth.saturating_sub(1),
+            "," if depth == 0 => expect_name = true,
+            _ if expect_name => {
+                names.push(k);
+                expect_name = false;
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// PostgreSQL's "function x(…) does not exist", for a Redshift function the
+/// support table lists as refused, in Redshift's terms: the reader learns
+/// that the name is right and the sandbox lacks it, not that it is unknown.
+pub fn unsupported(e: &tokio_postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    if *db.code() != tokio_postgres::error::SqlState::UNDEFINED_FUNCTION {
+        return None;
+    }
+    let name = db.message().strip_prefix("function ")?.split('(').next()?;
+    let name = name.rsplit('.').next()?.to_ascii_uppercase();
+    refused_functions().any(|f| f == name).then(|| {
+        format!(
+            "ERROR: {name} is a Redshift function the sandbox does not serve; \
+             sandbox/dialect.md lists what it serves"
+        )
+    })
+}
+
+/// The function and aggregate names the support table lists as refused.
+fn refused_functions() -> impl Iterator<Item = String> {
+    SUPPORT_TABLE.lines().filter_map(|line| {
+        let cells: Vec<&str> = line.split(" | ").map(str::trim).collect();
+        let kind_ok = matches!(cells.get(1), Some(&"function" | &"aggregate"));
+        (kind_ok && cells.get(2) == Some(&"refused")).then(|| {
+            cells[0]
+                .trim_start_matches("| ")
+                .trim_matches('`')
+                .to_string()
+        })
+    })
+}
+
+/// `VACUUM …` and `ANALYZE COMPRESSION …`: sorting and compression have no
+/// meaning on one PostgreSQL server.
+fn no_op(tokens: &[Token]) -> Option<String> {
+    let sig = significant_indices(tokens);
+    let word = |k: usize, w: &str| sig.get(k).is_some_and(|&i| tokens[i].is_word(w));
+    if word(0, "vacuum") {
+        return Some("VACUUM accepted as a no-op (PostgreSQL needs no sorting here)".into());
+    }
+    if word(0, "analyze") && word(1, "compression") {
+        return Some("ANALYZE COMPRESSION accepted as a no-op (no column encodings here)".into());
+    }
+    None
+}
+
+/// `ANALYZE t PREDICATE COLUMNS` / `ALL COLUMNS`: PostgreSQL analyses all.
+fn strip_analyze_columns(tokens: &mut Vec<Token>) {
+    let sig = significant_indices(tokens);
+    if !sig.first().is_some_and(|&i| tokens[i].is_word("analyze")) {
+        return;
+    }
+    for w in sig.windows(2).rev() {
+        let (a, b) = (&tokens[w[0]], &tokens[w[1]]);
+        if (a.is_word("predicate") || a.is_word("all")) && b.is_word("columns") {
+            tokens.drain(w[0]..=w[1]);
+            return;
+        }
+    }
+}
+
+/// Rewrites what starts at token `i`, if anything; returns where to go on.
+fn rewrite_at(tokens: &mut Vec<Token>, i: usize) -> Result<usize, String> {
+    let t = &tokens[i];
+    if t.kind == Kind::Punct && t.text == "::" {
+        cast_type(tokens, i);
+        return Ok(i + 1);
+    }
+    if t.kind != Kind::Word {
+        return Ok(i + 1);
+    }
+    let word = t.text.to_ascii_lowercase();
+    let after_dot = previous_significant(tokens, i).is_some_and(|p| tokens[p].text == ".");
+    if after_dot {
+        return Ok(i + 1);
+    }
+    let open = next_significant(tokens, i + 1).filter(|&o| tokens[o].text == "(");
+    match (word.as_str(), open) {
+        ("select", _) => top(tokens, i),
+        ("approximate", _) => Ok(approximate(tokens, i)),
+        ("sysdate", None) => {
+            tokens[i] = word_token("sysdate()");
+            Ok(i + 1)
+        }
+        ("nvl", Some(_)) => {
+            tokens[i] = word_token("coalesce");
+            Ok(i + 1)
+        }
+        ("nvl2", Some(o)) => nvl2(tokens, i, o),
+        ("decode", Some(o)) => decode(tokens, i, o),
+        ("dateadd" | "datediff" | "date_part" | "datepart" | "pgdate_part", Some(o)) => {
+            quote_datepart(tokens, o);
+            if word != "dateadd" && word != "datediff" {
+                tokens[i] = word_token("sandbox_sys.date_part");
+            }
+            Ok(i + 1)
+        }
+        ("extract", Some(o)) => extract(tokens, i, o),
+        ("median", Some(o)) => median(tokens, i, o),
+        ("listagg", Some(o)) => listagg(tokens, i, o),
+        _ => Ok(i + 1),
+    }
+}
+
+/// `SELECT [DISTINCT] TOP n …` → `SELECT [DISTINCT] … LIMIT n`, the limit
+/// placed where that `SELECT`'s query ends (its closing parenthesis, or the
+/// statement's end).
+fn top(tokens: &mut Vec<Token>, select: usize) -> Result<usize, String> {
+    let mut k = next_significant(tokens, select + 1);
+    if let Some(d) = k.filter(|&d| tokens[d].is_word("distinct") || tokens[d].is_word("all")) {
+        k = next_significant(tokens, d + 1);
+    }
+    let Some(top) = k.filter(|&t| tokens[t].is_word("top")) else {
+        return Ok(select + 1);
+    };
+    let n = next_significant(tokens, top + 1)
+        .filter(|&n| tokens[n].kind == Kind::Number)
+        .ok_or("ERROR: TOP takes a whole number of rows, e.g. SELECT TOP 10 * FROM t")?;
+    let limit = tokens[n].text.clone();
+    let end = query_end(tokens, n + 1);
+    let tail = tokenize(&format!(" LIMIT {limit} ")).expect("LIMIT tokenizes");
+    tokens.splice(end..end, tail);
+    tokens.drain(top..=n);
+    Ok(select + 1)
+}
+
+/// Where the query that starts before `from` ends: the `)` that closes its
+/// enclosing parenthesis, a top-level `;`, or the end.
+fn query_end(tokens: &[Token], from: usize) -> usize {
+    let mut depth = 0usize;
+    for (k, t) in tokens.iter().enumerate().skip(from) {
+        match t.text.as_str() {
+            "(" => depth += 1,
+            ")" if depth == 0 => return k,
+            ")" => depth -= 1,
+            ";" if depth == 0 => return k,
+            _ => {}
+        }
+    }
+    tokens.len()
+}
+
+/// `APPROXIMATE COUNT(DISTINCT x)`: the sandbox counts exactly. Returns
+/// where to go on (the `COUNT`, now at `i`, or past an ordinary name).
+fn approximate(tokens: &mut Vec<Token>, i: usize) -> usize {
+    let next = next_significant(tokens, i + 1)
+        .filter(|&n| tokens[n].is_word("count") || tokens[n].is_word("percentile_disc"));
+    match next {
+        Some(n) => {
+            tokens.drain(i..n);
+            i
+        }
+        None => i + 1,
+    }
+}
+
+/// `NVL2(e, a, b)` → `(CASE WHEN (e) IS NOT NULL THEN (a) ELSE (b) END)`.
+fn nvl2(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let (args, end) = arguments(tokens, open);
+    let [e, a, b] = args.as_slice() else {
+        return Err("ERROR: NVL2 takes three arguments: NVL2(expression, not_null, null)".into());
+    };
+    let sql = format!("(CASE WHEN ({e}) IS NOT NULL THEN ({a}) ELSE ({b}) END)");
+    Ok(replace(tokens, i, end, &sql))
+}
+
+/// `DECODE(e, s1, r1, …, [default])` → a `CASE` where NULL matches NULL,
+/// as in Redshift. Two arguments is PostgreSQL's own `decode`, left alone.
+fn decode(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let (args, end) = arguments(tokens, open);
+    if args.len() < 3 {
+        return Ok(i + 1);
+    }
+    let e = &args[0];
+    let mut sql = String::from("(CASE");
+    let pairs = args[1..].chunks_exact(2);
+    let default = pairs.remainder().first();
+    for pair in pairs {
+        sql.push_str(&format!(
+            " WHEN ({e}) IS NOT DISTINCT FROM ({}) THEN ({})",
+            pair[0], pair[1]
+        ));
+    }
+    if let Some(d) = default {
+        sql.push_str(&format!(" ELSE ({d})"));
+    }
+    sql.push_str(" END)");
+    Ok(replace(tokens, i, end, &sql))
+}
+
+/// A datepart written as a bare word (`DATEADD(day, …)`) becomes a string,
+/// which the SQL functions read with every Redshift abbreviation.
+fn quote_datepart(tokens: &mut [Token], open: usize) {
+    let Some(first) = next_significant(tokens, open + 1) else {
+        return;
+    };
+    let comma = next_significant(tokens, first + 1).is_some_and(|c| tokens[c].text == ",");
+    if tokens[first].kind == Kind::Word && comma {
+        let part = tokens[first].text.to_ascii_lowercase();
+        tokens[first] = Token {
+            kind: Kind::Str,
+            text: format!("'{part}'"),
+        };
+    }
+}
+
+/// `EXTRACT(part FROM x)` with a Redshift-only part (`dw`, `mins`, …) →
+/// `sandbox_sys.date_part('part', x)`; PostgreSQL's own parts pass as they
+/// are.
+fn extract(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let Some(part) = next_significant(tokens, open + 1) else {
+        return Ok(i + 1);
+    };
+    let from = next_significant(tokens, part + 1);
+    let standard = [
+        "century",
+        "day",
+        "decade",
+        "dow",
+        "doy",
+        "epoch",
+        "hour",
+        "isodow",
+        "isoyear",
+        "microseconds",
+        "millennium",
+        "milliseconds",
+        "minute",
+        "month",
+        "quarter",
+        "second",
+        "timezone",
+        "timezone_hour",
+        "timezone_minute",
+        "week",
+        "year",
+    ];
+    let word = tokens[part].text.to_ascii_lowercase();
+    if tokens[part].kind != Kind::Word
+        || standard.contains(&word.as_str())
+        || !from.is_some_and(|f| tokens[f].is_word("from"))
+    {
+        return Ok(i + 1);
+    }
+    let end = group_end(tokens, open);
+    let inner = render(&tokens[from.unwrap() + 1..end - 1]);
+    let sql = format!("sandbox_sys.date_part('{word}', {inner})");
+    Ok(replace(tokens, i, end, &sql))
+}
+
+/// `MEDIAN(x)` → `PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x)`.
+fn median(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let (args, end) = arguments(tokens, open);
+    if next_significant(tokens, end).is_some_and(|o| tokens[o].is_word("over")) {
+        return Err(
+            "ERROR: MEDIAN as a window function (OVER) is not served by the sandbox; \
+             use PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x) in a grouped query"
+                .into(),
+        );
+    }
+    let [x] = args.as_slice() else {
+        return Err("ERROR: MEDIAN takes one argument".into());
+    };
+    let sql = format!("percentile_cont(0.5) WITHIN GROUP (ORDER BY {x})");
+    Ok(replace(tokens, i, end, &sql))
+}
+
+/// `LISTAGG(x [, delimiter]) [WITHIN GROUP (ORDER BY …)]` →
+/// `string_agg((x)::text, delimiter [ORDER BY …])`.
+fn listagg(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let (args, mut end) = arguments(tokens, open);
+    let (x, delimiter) = match args.as_slice() {
+        [x] => (x.clone(), "''".to_string()),
+        [x, d] => (x.clone(), d.clone()),
+        _ => return Err("ERROR: LISTAGG takes one or two arguments".into()),
+    };
+    let mut order = String::new();
+    let within = next_significant(tokens, end).filter(|&w| tokens[w].is_word("within"));
+    if let Some(w) = within {
+        let group = next_significant(tokens, w + 1).filter(|&g| tokens[g].is_word("group"));
+        let paren = group.and_then(|g| next_significant(tokens, g + 1));
+        if let Some(p) = paren.filter(|&p| tokens[p].text == "(") {
+            let close = group_end(tokens, p);
+            order = format!(" {}", render(&tokens[p + 1..close - 1]).trim());
+            end = close;
+        }
+    }
+    let sql = format!("string_agg(({x})::text, {delimiter}{order})");
+    Ok(replace(tokens, i, end, &sql))
+}
+
+/// `::SUPER` → `::jsonb`; `::VARCHAR(MAX)` → `::varchar(65535)`.
+fn cast_type(tokens: &mut [Token], colons: usize) {
+    let Some(ty) = next_significant(tokens, colons + 1) else {
+        return;
+    };
+    if tokens[ty].is_word("super") {
+        tokens[ty] = word_token("jsonb");
+        return;
+    }
+    let varchar = [
+        "varchar",
+        "nvarchar",
+        "char",
+        "nchar",
+        "character",
+        "bpchar",
+    ];
+    if !varchar.iter().any(|w| tokens[ty].is_word(w)) {
+        return;
+    }
+    let open = next_significant(tokens, ty + 1).filter(|&o| tokens[o].text == "(");
+    let max = open.and_then(|o| next_significant(tokens, o + 1));
+    if let Some(m) = max.filter(|&m| tokens[m].is_word("max")) {
+        tokens[m] = Token {
+            kind: Kind::Number,
+            text: "65535".into(),
+        };
+    }
+}
+
+/// The comma-separated arguments of the call whose `(` is at `open`, as
+/// SQL text, and the index just after its `)`.
+fn arguments(tokens: &[Token], open: usize) -> (Vec<String>, usize) {
+    let end = group_end(tokens, open);
+    let mut args = Vec::new();
+    let mut depth = 0usize;
+    let mut start = open + 1;
+    let close = end.saturating_sub(1).max(open + 1);
+    for (k, t) in tokens.iter().enumerate().take(close).skip(open + 1) {
+        match t.text.as_str() {
+            "(" => depth += 1,
+            ")" => depth = depth.saturating_sub(1),
+            "," if depth == 0 => {
+                args.push(render(&tokens[start..k]).trim().to_string());
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    let last = render(&tokens[start..close]).trim().to_string();
+    if !last.is_empty() || !args.is_empty() {
+        args.push(last);
+    }
+    (args, end)
+}
+
+/// Replaces tokens `from..to` by `sql`; returns the index after it.
+fn replace(tokens: &mut Vec<Token>, from: usize, to: usize, sql: &str) -> usize {
+    let new = tokenize(sql).expect("rewritten SQL tokenizes");
+    let n = new.len();
+    tokens.splice(from..to, new);
+    // Go on inside the rewritten call: its arguments may hold more to
+    // rewrite (`NVL(DATEADD(day, 1, d), …)`).
+    from + 1.min(n)
+}
+
+fn word_token(text: &str) -> Token {
+    Token {
+        kind: Kind::Word,
+        text: text.into(),
+    }
+}
+
+fn previous_significant(tokens: &[Token], i: usize) -> Option<usize> {
+    (0..i).rev().find(|&j| tokens[j].kind != Kind::Space)
+}
+
+fn significant_indices(tokens: &[Token]) -> Vec<usize> {
+    (0..tokens.len())
+        .filter(|&i| tokens[i].kind != Kind::Space)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sql(s: &str) -> String {
+        let mut t = tokenize(s).unwrap();
+        rewrite(&mut t).unwrap();
+        render(&t).split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn top_becomes_a_limit_where_its_query_ends() {
+        assert_eq!(sql("SELECT TOP 5 * FROM t"), "SELECT * FROM t LIMIT 5");
+        assert_eq!(
+            sql("select * from (select distinct top 2 a from t order by a) x;"),
+            "select * from (select distinct a from t order by a LIMIT 2 ) x;"
+        );
+    }
+
+    #[test]
+    fn functions_are_rewritten_and_literals_are_not() {
+        assert_eq!(sql("SELECT NVL(a, 'nvl(')"), "SELECT coalesce(a, 'nvl(')");
+        assert_eq!(
+            sql("SELECT DECODE(x, 1, 'one', NULL, 'none', 'other')"),
+            "SELECT (CASE WHEN (x) IS NOT DISTINCT FROM (1) THEN ('one') \
+             WHEN (x) IS NOT DISTINCT FROM (NULL) THEN ('none') ELSE ('other') END)"
+        );
+        assert_eq!(
+            sql("SELECT DATEADD(day, 1, d)"),
+            "SELECT DATEADD('day', 1, d)"
+        );
+        assert_eq!(
+            sql("SELECT NVL(DATEADD(mon, 1, d), d)"),
+            "SELECT coalesce(DATEADD('mon', 1, d), d)"
+        );
+        assert_eq!(
+            sql("SELECT LISTAGG(a, ',') WITHIN GROUP (ORDER BY a) FROM t"),
+            "SELECT string_agg((a)::text, ',' ORDER BY a) FROM t"
+        );
+        assert_eq!(
+            sql("SELECT SYSDATE, t.sysdate"),
+            "SELECT sysdate(), t.sysdate"
+        );
+        assert_eq!(sql("SELECT '{}'::SUPER"), "SELECT '{}'::jsonb");
+    }
+
+    #[test]
+    fn commands_without_meaning_here_are_no_ops() {
+        assert_eq!(sql("VACUUM DELETE ONLY sales TO 75 PERCENT"), NO_OP);
+        assert_eq!(sql("ANALYZE sales PREDICATE COLUMNS"), "ANALYZE sales");
+    }
+}

@@ -1,0 +1,296 @@
+-- Redshift's functions that PostgreSQL lacks or spells differently, in
+-- `sandbox_sys`. The search path is "$user", public, sandbox_sys, pg_catalog:
+-- with pg_catalog named last, a function here wins over PostgreSQL's own of
+-- the same signature (regexp_replace, which Redshift makes global).
+-- Installed once per database and sandbox run; every statement is
+-- CREATE OR REPLACE, so a newer sandbox updates an older database.
+
+-- The one table of datepart words and abbreviations Redshift accepts
+-- (DATEADD, DATEDIFF, DATE_PART, EXTRACT), as PostgreSQL's field names.
+CREATE OR REPLACE FUNCTION sandbox_sys.datepart_unit(part text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  p text := lower(btrim(part));
+BEGIN
+  RETURN CASE
+    WHEN p IN ('millennium', 'millennia', 'mil', 'mils') THEN 'millennium'
+    WHEN p IN ('century', 'centuries', 'c', 'cent', 'cents') THEN 'century'
+    WHEN p IN ('decade', 'decades', 'dec', 'decs') THEN 'decade'
+    WHEN p IN ('epoch') THEN 'epoch'
+    WHEN p IN ('year', 'years', 'y', 'yr', 'yrs') THEN 'year'
+    WHEN p IN ('quarter', 'quarters', 'qtr', 'qtrs') THEN 'quarter'
+    WHEN p IN ('month', 'months', 'mon', 'mons') THEN 'month'
+    WHEN p IN ('week', 'weeks', 'w') THEN 'week'
+    WHEN p IN ('dayofweek', 'dow', 'dw', 'weekday') THEN 'dow'
+    WHEN p IN ('dayofyear', 'doy', 'dy', 'yearday') THEN 'doy'
+    WHEN p IN ('day', 'days', 'd') THEN 'day'
+    WHEN p IN ('hour', 'hours', 'h', 'hr', 'hrs') THEN 'hour'
+    WHEN p IN ('minute', 'minutes', 'm', 'min', 'mins') THEN 'minute'
+    WHEN p IN ('second', 'seconds', 's', 'sec', 'secs') THEN 'second'
+    WHEN p IN ('millisecond', 'milliseconds', 'ms', 'msec', 'msecs', 'msecond',
+               'mseconds', 'millisec', 'millisecs', 'millisecon') THEN 'milliseconds'
+    WHEN p IN ('microsecond', 'microseconds', 'microsec', 'microsecs', 'usecond',
+               'useconds', 'us', 'usec', 'usecs') THEN 'microseconds'
+    WHEN p IN ('timezone', 'timezone_hour', 'timezone_minute') THEN p
+  END;
+END $$;
+
+CREATE OR REPLACE FUNCTION sandbox_sys.checked_unit(part text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  u text := sandbox_sys.datepart_unit(part);
+BEGIN
+  IF u IS NULL THEN
+    RAISE EXCEPTION 'Invalid datepart: "%" is not a datepart Redshift knows', part
+      USING ERRCODE = '22023';
+  END IF;
+  RETURN u;
+END $$;
+
+-- DATE_PART(datepart, timestamp) with every Redshift datepart spelling.
+CREATE OR REPLACE FUNCTION sandbox_sys.date_part(part text, ts timestamp)
+RETURNS double precision LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT pg_catalog.date_part(sandbox_sys.checked_unit(part), ts) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.date_part(part text, ts timestamptz)
+RETURNS double precision LANGUAGE sql STABLE STRICT AS $$
+  SELECT pg_catalog.date_part(sandbox_sys.checked_unit(part), ts) $$;
+
+-- SYSDATE: the transaction's start, in UTC (written without parentheses;
+-- the statement rewriter adds them).
+CREATE OR REPLACE FUNCTION sandbox_sys.sysdate() RETURNS timestamp
+LANGUAGE sql STABLE AS $$ SELECT now() AT TIME ZONE 'UTC' $$;
+
+-- DATEADD(datepart, interval, timestamp): a timestamp, also for a date.
+CREATE OR REPLACE FUNCTION sandbox_sys.dateadd(part text, n bigint, ts timestamp)
+RETURNS timestamp LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  u text := sandbox_sys.checked_unit(part);
+BEGIN
+  RETURN ts + CASE u
+    WHEN 'millennium' THEN n * interval '1000 years'
+    WHEN 'century' THEN n * interval '100 years'
+    WHEN 'decade' THEN n * interval '10 years'
+    WHEN 'year' THEN n * interval '1 year'
+    WHEN 'quarter' THEN n * interval '3 months'
+    WHEN 'month' THEN n * interval '1 month'
+    WHEN 'week' THEN n * interval '7 days'
+    WHEN 'day' THEN n * interval '1 day'
+    WHEN 'hour' THEN n * interval '1 hour'
+    WHEN 'minute' THEN n * interval '1 minute'
+    WHEN 'second' THEN n * interval '1 second'
+    WHEN 'milliseconds' THEN n * interval '1 millisecond'
+    WHEN 'microseconds' THEN n * interval '1 microsecond'
+  END;
+END $$;
+
+-- DATEDIFF(datepart, start, end): the number of datepart boundaries crossed
+-- (DATEDIFF(year, '2019-12-31', '2020-01-01') is 1), as Redshift counts.
+CREATE OR REPLACE FUNCTION sandbox_sys.datediff(part text, a timestamp, b timestamp)
+RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  u text := sandbox_sys.checked_unit(part);
+  ya int := extract(year FROM a);
+  yb int := extract(year FROM b);
+BEGIN
+  RETURN CASE u
+    WHEN 'millennium' THEN floor(yb / 1000.0) - floor(ya / 1000.0)
+    WHEN 'century' THEN floor(yb / 100.0) - floor(ya / 100.0)
+    WHEN 'decade' THEN floor(yb / 10.0) - floor(ya / 10.0)
+    WHEN 'year' THEN yb - ya
+    WHEN 'quarter' THEN (yb * 4 + extract(quarter FROM b)) - (ya * 4 + extract(quarter FROM a))
+    WHEN 'month' THEN (yb * 12 + extract(month FROM b)) - (ya * 12 + extract(month FROM a))
+    WHEN 'week' THEN (date_trunc('week', b)::date - date_trunc('week', a)::date) / 7
+    WHEN 'day' THEN b::date - a::date
+    WHEN 'hour' THEN (extract(epoch FROM date_trunc('hour', b))
+                      - extract(epoch FROM date_trunc('hour', a))) / 3600
+    WHEN 'minute' THEN (extract(epoch FROM date_trunc('minute', b))
+                        - extract(epoch FROM date_trunc('minute', a))) / 60
+    WHEN 'second' THEN extract(epoch FROM date_trunc('second', b))
+                       - extract(epoch FROM date_trunc('second', a))
+    WHEN 'milliseconds' THEN floor(extract(epoch FROM b) * 1000) - floor(extract(epoch FROM a) * 1000)
+    WHEN 'microseconds' THEN floor(extract(epoch FROM b) * 1000000) - floor(extract(epoch FROM a) * 1000000)
+  END;
+END $$;
+
+-- TRUNC(timestamp): the date.
+CREATE OR REPLACE FUNCTION sandbox_sys.trunc(ts timestamp) RETURNS date
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT ts::date $$;
+
+-- LAST_DAY(date): the month's last day.
+CREATE OR REPLACE FUNCTION sandbox_sys.last_day(d date) RETURNS date
+LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT (date_trunc('month', d) + interval '1 month - 1 day')::date $$;
+
+-- ADD_MONTHS(date, n): unlike DATEADD, the last day of a month stays the
+-- last day (ADD_MONTHS('2008-02-29', 1) is 2008-03-31).
+CREATE OR REPLACE FUNCTION sandbox_sys.add_months(ts timestamp, n bigint) RETURNS timestamp
+LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT CASE WHEN ts::date = sandbox_sys.last_day(ts::date)
+    THEN sandbox_sys.last_day((ts + n * interval '1 month')::date) + ts::time
+    ELSE ts + n * interval '1 month' END $$;
+
+-- MONTHS_BETWEEN(date1, date2): whole when the days of month match or both
+-- are month ends, else the difference in days counts as 31sts of a month.
+CREATE OR REPLACE FUNCTION sandbox_sys.months_between(a date, b date)
+RETURNS double precision LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT ((extract(year FROM a) - extract(year FROM b)) * 12
+          + extract(month FROM a) - extract(month FROM b))::double precision
+    + CASE WHEN extract(day FROM a) = extract(day FROM b)
+             OR (a = sandbox_sys.last_day(a) AND b = sandbox_sys.last_day(b))
+        THEN 0
+        ELSE (extract(day FROM a) - extract(day FROM b))::double precision / 31 END $$;
+
+-- NEXT_DAY(date, day): the first such weekday after the date.
+CREATE OR REPLACE FUNCTION sandbox_sys.next_day(d date, day text) RETURNS date
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  w text := lower(left(btrim(day), 2));
+  target int := CASE
+    WHEN w = 'su' THEN 0 WHEN w IN ('m', 'mo') THEN 1 WHEN w = 'tu' THEN 2
+    WHEN w IN ('w', 'we') THEN 3 WHEN w = 'th' THEN 4 WHEN w IN ('f', 'fr') THEN 5
+    WHEN w = 'sa' THEN 6 END;
+BEGIN
+  IF target IS NULL THEN
+    RAISE EXCEPTION 'Invalid day name: "%"', day USING ERRCODE = '22023';
+  END IF;
+  RETURN d + ((target - extract(dow FROM d)::int + 6) % 7) + 1;
+END $$;
+
+-- CONVERT_TIMEZONE([source,] target, timestamp); the source is UTC when
+-- left out.
+CREATE OR REPLACE FUNCTION sandbox_sys.convert_timezone(target text, ts timestamp)
+RETURNS timestamp LANGUAGE sql STABLE STRICT AS $$
+  SELECT (ts AT TIME ZONE 'UTC') AT TIME ZONE target $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.convert_timezone(source text, target text, ts timestamp)
+RETURNS timestamp LANGUAGE sql STABLE STRICT AS $$
+  SELECT (ts AT TIME ZONE source) AT TIME ZONE target $$;
+
+-- Strings.
+CREATE OR REPLACE FUNCTION sandbox_sys.len(s text) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT length(s) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.charindex(sub text, s text) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT strpos(s, sub) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.replicate(s text, n integer) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT repeat(s, n) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.strtol(s text, base integer) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  t text := lower(btrim(s));
+  neg boolean := false;
+  result bigint := 0;
+  digit int;
+  c text;
+BEGIN
+  IF left(t, 1) IN ('-', '+') THEN
+    neg := left(t, 1) = '-';
+    t := substr(t, 2);
+  END IF;
+  IF base = 16 AND left(t, 2) = '0x' THEN
+    t := substr(t, 3);
+  END IF;
+  FOREACH c IN ARRAY regexp_split_to_array(t, '') LOOP
+    digit := strpos('0123456789abcdefghijklmnopqrstuvwxyz', c) - 1;
+    EXIT WHEN digit < 0 OR digit >= base;
+    result := result * base + digit;
+  END LOOP;
+  RETURN CASE WHEN neg THEN -result ELSE result END;
+END $$;
+-- Redshift's REGEXP_REPLACE replaces every match; PostgreSQL's only the first.
+CREATE OR REPLACE FUNCTION sandbox_sys.regexp_replace(s text, p text, r text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT pg_catalog.regexp_replace(s, p, r, 'g') $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.regexp_replace(s text, p text, r text, pos integer)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT pg_catalog.regexp_replace(s, p, r, pos, 0) $$;
+
+-- Mathematics.
+CREATE OR REPLACE FUNCTION sandbox_sys.dlog10(x double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT log(x) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.dlog1(x double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT ln(x) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.dexp(x double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT exp(x) $$;
+
+-- JSON held in text, as Redshift's JSON functions take it.
+CREATE OR REPLACE FUNCTION sandbox_sys.is_valid_json(j text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN json_typeof(j::json) = 'object';
+EXCEPTION WHEN others THEN
+  RETURN false;
+END $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.is_valid_json_array(j text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN json_typeof(j::json) = 'array';
+EXCEPTION WHEN others THEN
+  RETURN false;
+END $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.json_extract_path_text(j text, VARIADIC path text[])
+RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT coalesce(j::json #>> path, '') $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.json_array_length(j text) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT json_array_length(j::json) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.json_extract_array_element_text(j text, pos integer)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT coalesce(j::json ->> pos, '') $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.json_parse(j text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT j::jsonb $$;
+
+-- System views readers query after a load, with Redshift's column names.
+-- A table's exact row count (svv_table_info's tbl_rows): PostgreSQL's own
+-- statistics lag behind a load, and a reader checks the count right after.
+CREATE OR REPLACE FUNCTION sandbox_sys.table_rows(t oid) RETURNS bigint
+LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+  n bigint;
+BEGIN
+  EXECUTE format('SELECT count(*) FROM %s', t::regclass) INTO n;
+  RETURN n;
+END $$;
+CREATE OR REPLACE VIEW sandbox_sys.svv_tables AS
+  SELECT table_catalog::text AS table_catalog, table_schema::text AS table_schema,
+         table_name::text AS table_name, table_type::text AS table_type,
+         NULL::text AS remarks
+  FROM information_schema.tables
+  WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'sandbox_sys');
+CREATE OR REPLACE VIEW sandbox_sys.svv_columns AS
+  SELECT table_catalog::text AS table_catalog, table_schema::text AS table_schema,
+         table_name::text AS table_name, column_name::text AS column_name,
+         ordinal_position::integer AS ordinal_position,
+         column_default::text AS column_default, is_nullable::text AS is_nullable,
+         data_type::text AS data_type,
+         character_maximum_length::integer AS character_maximum_length,
+         numeric_precision::integer AS numeric_precision,
+         numeric_scale::integer AS numeric_scale, NULL::text AS remarks
+  FROM information_schema.columns
+  WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'sandbox_sys');
+CREATE OR REPLACE VIEW sandbox_sys.pg_table_def AS
+  SELECT n.nspname::text AS schemaname, c.relname::text AS tablename,
+         a.attname::text AS "column",
+         format_type(a.atttypid, a.atttypmod)::text AS type,
+         'none'::text AS encoding, false AS distkey, 0 AS sortkey,
+         a.attnotnull AS notnull
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  WHERE c.relkind = 'r'
+    AND n.nspname = ANY (current_schemas(false))
+    AND n.nspname <> 'sandbox_sys';
+CREATE OR REPLACE VIEW sandbox_sys.svv_table_info AS
+  SELECT current_database()::text AS database, n.nspname::text AS schema,
+         c.oid::integer AS table_id, c.relname::text AS "table",
+         'N'::text AS encoded, 'AUTO(EVEN)'::text AS diststyle,
+         NULL::text AS sortkey1, 0 AS sortkey_num,
+         greatest(1, (pg_total_relation_size(c.oid) / 1048576))::bigint AS size,
+         0::numeric(10, 4) AS pct_used, 0::numeric(10, 4) AS unsorted,
+         0::numeric(10, 4) AS stats_off,
+         sandbox_sys.table_rows(c.oid)::numeric(38, 0) AS tbl_rows,
+         NULL::timestamp AS create_time
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'sandbox_sys', 'pg_toast');
+-- One node with two slices: the smallest cluster's layout.
+CREATE OR REPLACE VIEW sandbox_sys.stv_slices AS
+  SELECT 0 AS node, s AS slice, s AS localslice, 'D'::text AS type
+  FROM generate_series(0, 1) AS s;
