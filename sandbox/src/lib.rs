@@ -17,6 +17,10 @@
 //!   DDL (`DISTKEY`, `SORTKEY`, `ENCODE`, …) made fit for PostgreSQL.
 //! - [`copy`]: `COPY` parsed, checked against IAM and streamed from S3, with
 //!   load errors recorded as Redshift records them.
+//! - [`dialect`]: Redshift's functions, syntax and system views on
+//!   PostgreSQL, with the support table the tests run.
+//! - [`unload`]: `UNLOAD` to the emulator's S3, checked against the role's
+//!   policy like `COPY`.
 //! - [`aws`]: the cluster, the role's policies and the data, read from the
 //!   emulator; a small IAM policy evaluator.
 //! - [`pg`]: one PostgreSQL database per cluster and database; values in
@@ -34,3 +38,4 @@ pub mod engine;
 pub mod error;
 pub mod pg;
 pub mod translate;
+pub mod unload;

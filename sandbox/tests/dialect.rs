@@ -69,6 +69,10 @@ fn shown(f: &Field) -> String {
 struct Sandbox {
     data: Client,
     cluster: String,
+    /// A bucket and a role (attached to the cluster) that may read and
+    /// write it: the support table's `{bucket}` and `{role}`.
+    bucket: String,
+    role: String,
 }
 
 impl Sandbox {
@@ -84,21 +88,52 @@ impl Sandbox {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        let cluster = format!("dialect-{test}-{}", std::process::id());
+        let name = format!("dialect-{test}-{}", std::process::id());
+        aws_sdk_s3::Client::new(&sdk)
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create a bucket in the emulator");
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"redshift.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let role = iam
+            .create_role()
+            .role_name(&name)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .expect("create a role in the emulator")
+            .role
+            .expect("a role")
+            .arn;
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket","s3:PutObject"],"Resource":["arn:aws:s3:::{name}","arn:aws:s3:::{name}/*"]}}]}}"#
+        );
+        iam.put_role_policy()
+            .role_name(&name)
+            .policy_name("read-write")
+            .policy_document(policy)
+            .send()
+            .await
+            .expect("a role policy");
         aws_sdk_redshift::Client::new(&sdk)
             .create_cluster()
-            .cluster_identifier(&cluster)
+            .cluster_identifier(&name)
             .node_type("ra3.large")
             .cluster_type("single-node")
             .master_username("awsuser")
             .master_user_password("Passw0rd-1")
             .db_name("dev")
+            .iam_roles(&role)
             .send()
             .await
             .expect("create a cluster in the emulator");
         Self {
             data: Client::new(&sdk),
-            cluster,
+            cluster: name.clone(),
+            bucket: name,
+            role,
         }
     }
 
@@ -157,7 +192,11 @@ async fn every_line_of_the_support_table_behaves_as_it_says() {
     );
     let mut wrong = Vec::new();
     for e in &table {
-        let got = sandbox.run(&e.example).await;
+        let sql = e
+            .example
+            .replace("{bucket}", &sandbox.bucket)
+            .replace("{role}", &sandbox.role);
+        let got = sandbox.run(&sql).await;
         let ok = match (e.status.as_str(), &got) {
             ("served" | "no-op", Ok(value)) => e.result.is_none() || *value == e.result,
             ("refused", Err(message)) => {

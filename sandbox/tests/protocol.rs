@@ -1187,3 +1187,110 @@ async fn failed_loads_are_queryable_in_stl_load_errors() {
         "the good row was not kept either"
     );
 }
+
+// ---- UNLOAD ----
+
+/// Lets the fixture's role write under `unload/` too, as UNLOAD needs.
+async fn grant_write(s: &Stack, f: &CopyFixture) {
+    let role_name = f.role.rsplit('/').next().unwrap();
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["s3:PutObject"],"Resource":["arn:aws:s3:::{}/unload/*"]}}]}}"#,
+        f.bucket
+    );
+    s.iam
+        .put_role_policy()
+        .role_name(role_name)
+        .policy_name("write")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unload_writes_what_copy_loads_back_unchanged() {
+    let s = stack().await;
+    let f = copy_fixture(&s, true).await;
+    put(&s, &f.bucket, "in/items.csv", ITEMS.into()).await;
+    let copy = |from: &str, options: &str| {
+        format!("COPY items FROM '{from}' IAM_ROLE '{}' {options}", f.role)
+    };
+    ok(
+        &s,
+        &f.cluster,
+        &copy(
+            &format!("s3://{}/in/items.csv", f.bucket),
+            "CSV IGNOREHEADER 1",
+        ),
+    )
+    .await;
+    let unload = format!(
+        "UNLOAD ('SELECT * FROM items ORDER BY id') TO 's3://{}/unload/items_' IAM_ROLE '{}' \
+         CSV HEADER GZIP MANIFEST",
+        f.bucket, f.role
+    );
+
+    // The read policy COPY needs is not enough to write: the error says so.
+    let refused = run(&s, &f.cluster, &unload).await;
+    let message = refused.error().unwrap_or_default();
+    assert!(
+        message.contains("Access Denied") && message.contains("s3:PutObject"),
+        "{message}"
+    );
+
+    grant_write(&s, &f).await;
+    let d = ok(&s, &f.cluster, &unload).await;
+    assert_eq!(
+        d.result_rows(),
+        3,
+        "ResultRows of an UNLOAD is the rows written"
+    );
+    let listed =
+        s.s3.list_objects_v2()
+            .bucket(&f.bucket)
+            .prefix("unload/")
+            .send()
+            .await
+            .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(
+        keys,
+        ["unload/items_0000_part_00.gz", "unload/items_manifest"]
+    );
+
+    // Again without ALLOWOVERWRITE: refused, as on Redshift.
+    let again = run(&s, &f.cluster, &unload).await;
+    assert!(
+        again.error().unwrap_or_default().contains("ALLOWOVERWRITE"),
+        "{:?}",
+        again.error()
+    );
+
+    // Loaded back through the manifest into an empty copy of the table.
+    ok(&s, &f.cluster, "CREATE TABLE items_back (LIKE items)").await;
+    let back = format!(
+        "COPY items_back FROM 's3://{}/unload/items_manifest' IAM_ROLE '{}' \
+         CSV IGNOREHEADER 1 GZIP MANIFEST",
+        f.bucket, f.role
+    );
+    ok(&s, &f.cluster, &back).await;
+    let differ = ok(
+        &s,
+        &f.cluster,
+        "SELECT COUNT(*) FROM ((SELECT * FROM items EXCEPT ALL SELECT * FROM items_back) \
+         UNION ALL (SELECT * FROM items_back EXCEPT ALL SELECT * FROM items)) d",
+    )
+    .await;
+    let out = s
+        .data
+        .get_statement_result()
+        .id(differ.id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.records()[0][0],
+        Field::LongValue(0),
+        "the rows came back unchanged"
+    );
+}

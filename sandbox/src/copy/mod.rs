@@ -91,7 +91,7 @@ pub async fn run(
         None => quote_ident(&spec.table),
     };
     let columns = target_columns(client, &qualified, &spec).await?;
-    let access = assume_role(ctx, &spec).await?;
+    let access = assume_role(ctx, "COPY", spec.iam_role.clone()).await?;
     let objects = objects_to_load(ctx.aws, &access, &spec).await?;
     let mut sink = start_copy_in(client, &qualified, &columns).await?;
     let mut loader = Loader {
@@ -118,20 +118,20 @@ type CopySink = std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>;
 
 /// The role a COPY reads as, once IAM has let the cluster assume it: what
 /// the S3 checks that follow need.
-struct Access {
+pub(crate) struct Access {
     role: String,
     policies: Vec<Value>,
 }
 
 impl Access {
     /// Whether the role's policies allow `action` on `resource`.
-    fn allows(&self, action: &str, resource: &str, context: &[(&str, &str)]) -> bool {
+    pub(crate) fn allows(&self, action: &str, resource: &str, context: &[(&str, &str)]) -> bool {
         allowed(&self.policies, action, resource, context)
     }
 
     /// The error S3 gives Redshift when the role may not do `what`, worded
     /// as Redshift reports it, with the sandbox's details added.
-    fn denied(&self, what: &str) -> String {
+    pub(crate) fn denied(&self, what: &str) -> String {
         format!(
             "ERROR: S3ServiceException:Access Denied,Status 403,Error AccessDenied,Rid sandbox,CanRetry 1\n  \
              Details: role {} may not {what}",
@@ -142,12 +142,15 @@ impl Access {
 
 /// IAM, as Redshift checks it: the role must exist and be attached to the
 /// cluster; its policies are then read for the S3 checks.
-async fn assume_role(ctx: &CopyContext<'_>, spec: &CopySpec) -> Result<Access, String> {
+pub(crate) async fn assume_role(
+    ctx: &CopyContext<'_>,
+    command: &str,
+    role: Option<String>,
+) -> Result<Access, String> {
     let aws = &ctx.aws;
-    let role = spec
-        .iam_role
-        .clone()
-        .ok_or("ERROR: COPY needs IAM_ROLE (or CREDENTIALS 'aws_iam_role=…')")?;
+    let role = role.ok_or_else(|| {
+        format!("ERROR: {command} needs IAM_ROLE (or CREDENTIALS 'aws_iam_role=…')")
+    })?;
     let role_name = role
         .rsplit_once(":role/")
         .map(|(_, name)| name.rsplit('/').next().unwrap_or(name).to_string())

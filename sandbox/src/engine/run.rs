@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 use super::{Column, Engine, MAX_RESULT_BYTES, Request, ResultData, Statement, Status, Sub, now};
 use crate::pg::{Cell, TextParam, pg_message, type_name};
 use crate::translate::{self, Kind};
-use crate::{copy, dialect};
+use crate::{copy, dialect, unload};
 
 impl Engine {
     /// Runs a submitted statement to its end, and records how it ended.
@@ -228,7 +228,9 @@ async fn execute_one(
         .first()
         .map(|t| t.text.to_ascii_lowercase())
         .unwrap_or_default();
-    if first == "copy" {
+    // COPY and UNLOAD move data between S3 and the table; they get only
+    // what they use of the engine, and never pass through the dialect layer.
+    if first == "copy" || first == "unload" {
         let copy_ctx = copy::CopyContext {
             aws: &ctx.engine.aws,
             pg: &ctx.engine.pg,
@@ -237,12 +239,11 @@ async fn execute_one(
             db_user: ctx.request.db_user.as_deref(),
             cancelled: ctx.cancelled,
         };
-        return copy::run(&copy_ctx, client, &tokens, query_id)
-            .await
-            .map(|n| (n, None));
-    }
-    if first == "unload" {
-        return Err("ERROR: UNLOAD is not supported by the sandbox".into());
+        let rows = match first.as_str() {
+            "copy" => copy::run(&copy_ctx, client, &tokens, query_id).await,
+            _ => unload::run(&copy_ctx, client, &tokens).await,
+        };
+        return rows.map(|n| (n, None));
     }
     // One statement, with at most a trailing `;`.
     if sig
