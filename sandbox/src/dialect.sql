@@ -294,3 +294,22 @@ CREATE OR REPLACE VIEW sandbox_sys.svv_table_info AS
 CREATE OR REPLACE VIEW sandbox_sys.stv_slices AS
   SELECT 0 AS node, s AS slice, s AS localslice, 'D'::text AS type
   FROM generate_series(0, 1) AS s;
+
+-- The statements run, written by the engine as each request ends.
+CREATE TABLE IF NOT EXISTS sandbox_sys.sys_query_history (
+  query_id bigint, user_name text, query_text text, status text,
+  start_time timestamp, end_time timestamp, elapsed_time bigint,
+  returned_rows bigint, error_message text);
+CREATE OR REPLACE VIEW sandbox_sys.stl_query AS
+  SELECT 100 AS userid, query_id::integer AS query, ''::text AS label, 0::bigint AS xid,
+         0 AS pid, current_database()::text AS database, query_text AS querytxt,
+         start_time AS starttime, end_time AS endtime,
+         (status = 'canceled')::integer AS aborted
+  FROM sandbox_sys.sys_query_history;
+
+-- The objects each COPY loaded, written by the COPY as it commits.
+CREATE TABLE IF NOT EXISTS sandbox_sys.stl_load_commits (
+  userid integer, query integer, slice integer, name character(256),
+  filename character(256), byte_offset integer, lines_scanned integer,
+  errors integer, curtime timestamp, status integer, file_format character(16),
+  is_partial integer, start_offset bigint);

@@ -100,16 +100,46 @@ pub async fn run(
         out: BytesMut::with_capacity(CHUNK * 2),
         errors: Vec::new(),
         error_count: 0,
+        rows_written: 0,
     };
+    let mut commits = Vec::with_capacity(objects.len());
     for (b, k) in &objects {
         let reader = open_object(ctx.aws, &spec, b, k).await?;
         let file = format!("s3://{b}/{k}");
+        let before = loader.rows_written;
         loader.load_object(reader, &file, ctx, &mut sink).await?;
+        commits.push((file, loader.rows_written - before));
         if loader.error_count > spec.max_error {
             break;
         }
     }
-    finish_load(ctx, sink, loader, query_id, &qualified).await
+    let loaded = finish_load(ctx, sink, loader, query_id, &qualified).await?;
+    if let Err(e) = record_commits(client, query_id, &spec.table, &commits).await {
+        tracing::warn!("could not record stl_load_commits: {e}");
+    }
+    Ok(loaded)
+}
+
+/// One row per object loaded in `stl_load_commits`, as Redshift logs them,
+/// in the COPY's own transaction.
+async fn record_commits(
+    client: &Client,
+    query_id: i64,
+    table: &str,
+    commits: &[(String, u64)],
+) -> Result<(), tokio_postgres::Error> {
+    for (file, lines) in commits {
+        client
+            .execute(
+                "INSERT INTO sandbox_sys.stl_load_commits (userid, query, slice, name, filename, \
+                 byte_offset, lines_scanned, errors, curtime, status, file_format, is_partial, \
+                 start_offset) VALUES (100, $1, 0, $2, $3, 0, $4, -1, \
+                 now() AT TIME ZONE 'UTC', 1, 'Text', 0, 0)",
+                &[&(query_id as i32), &table, file, &(*lines as i32)],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// PostgreSQL's side of the load, boxed so that it can be dropped (aborting

@@ -23,6 +23,8 @@ pub(super) struct Loader<'a> {
     pub(super) out: BytesMut,
     pub(super) errors: Vec<LoadError>,
     pub(super) error_count: u64,
+    /// Rows written to PostgreSQL so far (per object: `stl_load_commits`).
+    pub(super) rows_written: u64,
 }
 
 impl Loader<'_> {
@@ -273,6 +275,7 @@ impl Loader<'_> {
     /// Appends a checked row to the output, in the CSV that PostgreSQL's
     /// `COPY … FROM STDIN WITH (FORMAT csv)` reads.
     fn write_csv_row(&mut self, converted: &[Option<Cow<'_, str>>]) {
+        self.rows_written += 1;
         for (i, v) in converted.iter().enumerate() {
             if i > 0 {
                 self.out.extend_from_slice(b",");

@@ -53,6 +53,13 @@ impl Engine {
             }
         }
         let elapsed = started.elapsed().as_nanos() as i64;
+        // The history readers query (`sys_query_history`, `stl_query`),
+        // written after the transaction ends so a rollback keeps it.
+        if let Ok(done) = self.get(&id)
+            && let Err(e) = record_history(&client, &done).await
+        {
+            tracing::warn!("statement {id}: could not record it in sys_query_history: {e}");
+        }
         self.update(&id, |s| {
             s.duration_ns = elapsed;
             match failure {
@@ -342,4 +349,43 @@ fn result_data(
         data.rows.push(cells);
     }
     Ok(data)
+}
+
+/// One row per statement run in `sandbox_sys.sys_query_history`, the table
+/// behind the `sys_query_history` and `stl_query` views.
+async fn record_history(client: &Client, st: &Statement) -> Result<(), tokio_postgres::Error> {
+    for sub in st.subs.iter().filter(|s| s.query_id > 0) {
+        let status = match sub.status {
+            Status::Finished => "success",
+            Status::Aborted => "canceled",
+            _ => "failed",
+        };
+        let elapsed_us = sub.duration_ns / 1000;
+        let rows = sub.result_rows.max(0);
+        let user = st
+            .request
+            .db_user
+            .clone()
+            .unwrap_or_else(|| "awsuser".into());
+        client
+            .execute(
+                "INSERT INTO sandbox_sys.sys_query_history (query_id, user_name, query_text, \
+                 status, start_time, end_time, elapsed_time, returned_rows, error_message) \
+                 VALUES ($1, $2, $3, $4, to_timestamp($5) AT TIME ZONE 'UTC', \
+                 to_timestamp($6) AT TIME ZONE 'UTC', $7, $8, $9)",
+                &[
+                    &sub.query_id,
+                    &user,
+                    &sub.sql,
+                    &status,
+                    &(sub.updated_at - sub.duration_ns as f64 / 1e9),
+                    &sub.updated_at,
+                    &elapsed_us,
+                    &rows,
+                    &sub.error.clone().unwrap_or_default(),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
 }
