@@ -4,6 +4,10 @@
 # same file with psql's \copy into the same PostgreSQL server, side by side
 # in one run. Prints both throughputs, their ratio, and the sandbox's peak
 # memory, measured on a release build of the sandbox.
+#
+# BASELINE_SANDBOX=path/to/redshift-sandbox also loads the file through that
+# build (another commit's, say), in the same run, and prints the ratio of
+# the two: how a change to the sandbox moved COPY's throughput.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -78,6 +82,24 @@ sandbox_sql "$ddl" >/dev/null
 db=$(psql "$pg dbname=postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'rs_c_$(echo "$cluster" | tr - _)__dev'")
 psql "$pg dbname=$db" -qc "CREATE TABLE sales_psql (LIKE sales)"
 
+baseline=""
+if [ -n "${BASELINE_SANDBOX:-}" ]; then
+  rm -f "$work/base-port"
+  "$BASELINE_SANDBOX" --listen 127.0.0.1:0 --port-file "$work/base-port" --postgres "$pg" >"$work/base.log" 2>&1 &
+  base_pid=$!
+  for _ in $(seq 100); do [ -s "$work/base-port" ] && break; sleep 0.1; done
+  psql "$pg dbname=$db" -qc "CREATE TABLE sales_base (LIKE sales)"
+  log "COPY through the baseline sandbox ($BASELINE_SANDBOX)"
+  ours="$AWS_ENDPOINT_URL_REDSHIFT_DATA"
+  export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/base-port")"
+  b0=$(date +%s.%N)
+  sandbox_sql "COPY sales_base FROM 's3://$bucket/bench/bench.csv' IAM_ROLE '$role_arn' CSV IGNOREHEADER 1" >/dev/null
+  b1=$(date +%s.%N)
+  export AWS_ENDPOINT_URL_REDSHIFT_DATA="$ours"
+  kill "$base_pid"
+  baseline="$b0 $b1"
+fi
+
 log "COPY through the sandbox"
 t0=$(date +%s.%N)
 loaded=$(sandbox_sql "COPY sales FROM 's3://$bucket/bench/bench.csv' IAM_ROLE '$role_arn' CSV IGNOREHEADER 1")
@@ -89,7 +111,7 @@ t2=$(date +%s.%N)
 psql "$pg dbname=$db" -qc "\\copy sales_psql FROM '$csv' WITH (FORMAT csv, HEADER true)"
 t3=$(date +%s.%N)
 
-python3 - "$bytes" "$rows" "$loaded" "$t0" "$t1" "$t2" "$t3" "$peak_kb" <<'PY'
+python3 - "$bytes" "$rows" "$loaded" "$t0" "$t1" "$t2" "$t3" "$peak_kb" $baseline <<'PY'
 import sys
 b, rows, loaded = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 sb, ps = float(sys.argv[5]) - float(sys.argv[4]), float(sys.argv[7]) - float(sys.argv[6])
@@ -100,4 +122,8 @@ print(f"sandbox COPY:    {sb:7.1f} s  {mb / sb:7.1f} MiB/s  (from the emulator's
 print(f"psql \\copy:      {ps:7.1f} s  {mb / ps:7.1f} MiB/s  (local file)")
 print(f"ratio:           {(mb / sb) / (mb / ps):.2f} of \\copy's throughput")
 print(f"sandbox peak RSS: {peak:.0f} MiB")
+if len(sys.argv) > 10:
+    base = float(sys.argv[10]) - float(sys.argv[9])
+    print(f"baseline COPY:   {base:7.1f} s  {mb / base:7.1f} MiB/s  (BASELINE_SANDBOX)")
+    print(f"vs baseline:     {base / sb:.2f} of the baseline's throughput")
 PY

@@ -185,9 +185,12 @@ fn rewrite_at(tokens: &mut Vec<Token>, i: usize) -> Result<usize, String> {
         }
         ("nvl2", Some(o)) => nvl2(tokens, i, o),
         ("decode", Some(o)) => decode(tokens, i, o),
-        ("dateadd" | "datediff" | "date_part" | "datepart" | "pgdate_part", Some(o)) => {
+        (
+            "dateadd" | "datediff" | "date_part" | "datepart" | "pgdate_part" | "date_trunc",
+            Some(o),
+        ) => {
             quote_datepart(tokens, o);
-            if word != "dateadd" && word != "datediff" {
+            if matches!(word.as_str(), "date_part" | "datepart" | "pgdate_part") {
                 tokens[i] = word_token("sandbox_sys.date_part");
             }
             Ok(i + 1)
