@@ -84,6 +84,10 @@ pub fn parse(tokens: &[Token]) -> Result<UnloadSpec, String> {
 }
 
 /// Reads the option at `k`; returns where the next one starts.
+///
+/// One arm per option, in the order Redshift's UNLOAD reference lists
+/// them: longer than most functions here, but split up the grammar would
+/// no longer read as that list.
 fn option(sig: &[&Token], k: usize, spec: &mut UnloadSpec) -> Result<usize, String> {
     let word = sig[k].text.to_ascii_lowercase();
     let string_at = |j: usize| sig.get(j).and_then(|t| t.string_value());

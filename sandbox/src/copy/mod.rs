@@ -31,15 +31,17 @@ use tokio_postgres::Client;
 
 use std::sync::atomic::AtomicBool;
 
-use crate::aws::{ControlPlane, allowed};
+use crate::aws::ControlPlane;
 use crate::pg::{Pg, Target, pg_message};
 use crate::translate::Token;
 
+mod access;
 mod convert;
 mod parse;
 mod rejected;
 mod stream;
 
+pub(crate) use access::{Access, assume_role};
 use convert::*;
 pub use parse::*;
 use rejected::*;
@@ -145,79 +147,6 @@ async fn record_commits(
 /// PostgreSQL's side of the load, boxed so that it can be dropped (aborting
 /// the COPY) before `run` returns.
 type CopySink = std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>;
-
-/// The role a COPY reads as, once IAM has let the cluster assume it: what
-/// the S3 checks that follow need.
-pub(crate) struct Access {
-    role: String,
-    policies: Vec<Value>,
-}
-
-impl Access {
-    /// Whether the role's policies allow `action` on `resource`.
-    pub(crate) fn allows(&self, action: &str, resource: &str, context: &[(&str, &str)]) -> bool {
-        allowed(&self.policies, action, resource, context)
-    }
-
-    /// The error S3 gives Redshift when the role may not do `what`, worded
-    /// as Redshift reports it, with the sandbox's details added.
-    pub(crate) fn denied(&self, what: &str) -> String {
-        format!(
-            "ERROR: S3ServiceException:Access Denied,Status 403,Error AccessDenied,Rid sandbox,CanRetry 1\n  \
-             Details: role {} may not {what}",
-            self.role
-        )
-    }
-}
-
-/// IAM, as Redshift checks it: the role must exist and be attached to the
-/// cluster; its policies are then read for the S3 checks.
-pub(crate) async fn assume_role(
-    ctx: &CopyContext<'_>,
-    command: &str,
-    role: Option<String>,
-) -> Result<Access, String> {
-    let aws = &ctx.aws;
-    let role = role.ok_or_else(|| {
-        format!("ERROR: {command} needs IAM_ROLE (or CREDENTIALS 'aws_iam_role=…')")
-    })?;
-    let role_name = role
-        .rsplit_once(":role/")
-        .map(|(_, name)| name.rsplit('/').next().unwrap_or(name).to_string())
-        .ok_or_else(|| format!("ERROR: '{role}' is not an IAM role ARN"))?;
-    let account = role.split(':').nth(4).unwrap_or("000000000000");
-    let db_user = ctx.db_user.unwrap_or("awsuser");
-    let not_authorized = || match &ctx.target {
-        Target::Cluster(id) => format!(
-            "ERROR: User arn:aws:redshift:{}:{account}:dbuser:{id}/{db_user} is not authorized to assume IAM Role {role}",
-            aws.region
-        ),
-        Target::Workgroup(wg) => {
-            format!("ERROR: Workgroup {wg} is not authorized to assume IAM Role {role}")
-        }
-    };
-    if !aws
-        .role_exists(&role_name)
-        .await
-        .map_err(|e| format!("ERROR: sandbox: {e}"))?
-    {
-        return Err(not_authorized());
-    }
-    if let Target::Cluster(id) = &ctx.target {
-        let info = aws
-            .check_cluster(id)
-            .await
-            .map_err(|e| format!("ERROR: {e}"))?;
-        if !info.roles.contains(&role) {
-            return Err(not_authorized());
-        }
-    }
-    let policies = aws
-        .role_policies(&role_name)
-        .await
-        .map_err(|e| format!("ERROR: sandbox: {e}"))?;
-    Ok(Access { role, policies })
-}
 
 /// The `(bucket, key)` of every object the COPY reads: the manifest's
 /// entries, or every object under the prefix. All are checked for
