@@ -21,7 +21,7 @@
 //! The support table in `sandbox/dialect.md` lists what is served, accepted
 //! as a no-op or refused; `tests/dialect.rs` runs every line of it.
 
-use crate::translate::{Kind, Token, group_end, next_significant, render, tokenize};
+use crate::translate::{Kind, Token, group_end, next_significant, tokenize};
 
 /// The SQL that installs the functions and views (run by `pg` once per
 /// database and sandbox run).
@@ -46,53 +46,80 @@ pub fn rewrite(tokens: &mut Vec<Token>) -> Result<Vec<String>, String> {
         return Ok(notes);
     }
     strip_analyze_columns(tokens);
-    let names = column_names(tokens);
+    let columns = column_list(tokens);
     let mut i = 0;
     while i < tokens.len() {
-        i = if names.contains(&i) {
-            i + 1
-        } else {
-            rewrite_at(tokens, i)?
+        i = match columns {
+            Some(open) if at_column_name(tokens, i, open) => i + 1,
+            _ => rewrite_at(tokens, i)?,
         };
     }
     Ok(notes)
 }
 
-/// In `CREATE TABLE t (a INT, sysdate INT, …)`, where the column names
-/// stand: a column may be called `sysdate` or `nvl`, and is then a name.
-fn column_names(tokens: &[Token]) -> Vec<usize> {
+/// The `(` of `CREATE TABLE name (…)`'s column list: a column may be called
+/// `sysdate` or `nvl`, and is then a name. Only a `(` right after the table
+/// name counts (in `CREATE TABLE t AS SELECT …` every word is SQL). No
+/// rewrite happens before it, so its index stays valid.
+fn column_list(tokens: &[Token]) -> Option<usize> {
     let sig = significant_indices(tokens);
-    let create_table = sig.first().is_some_and(|&i| tokens[i].is_word("create"))
-        && sig.iter().take(4).any(|&i| tokens[i].is_word("table"));
-    let Some(open) = sig.iter().copied().find(|&i| tokens[i].text == "(") else {
-        return Vec::new();
-    };
-    if !create_table {
-        return Vec::new();
+    if !sig.first().is_some_and(|&i| tokens[i].is_word("create")) {
+        return None;
     }
-    let end = group_end(tokens, open);
-    let mut names = Vec::new();
-    let mut depth = 0usize;
-    let mut expect_name = true;
-    let inside = tokens
+    let table = sig
         .iter()
-        .enumerate()
-        .take(end.saturating_sub(1))
-        .skip(open + 1);
-    for (k, t) in inside {
-        match t.text.as_str() {
-            _ if t.kind == Kind::Space => {}
-            "(" => depth += 1,
-            ")" => depth = depth.saturating_sub(1),
-            "," if depth == 0 => expect_name = true,
-            _ if expect_name => {
-                names.push(k);
-                expect_name = false;
-            }
+        .take(4)
+        .position(|&i| tokens[i].is_word("table"))?;
+    let mut k = table + 1;
+    while sig
+        .get(k)
+        .is_some_and(|&i| ["if", "not", "exists"].iter().any(|w| tokens[i].is_word(w)))
+    {
+        k += 1;
+    }
+    // The name, possibly `schema.table`.
+    k += 1;
+    while sig.get(k).is_some_and(|&i| tokens[i].text == ".") {
+        k += 2;
+    }
+    sig.get(k).copied().filter(|&i| tokens[i].text == "(")
+}
+
+/// Whether token `i` stands where a column name does in the column list
+/// opened at `open`: first in it, or after one of its own commas.
+fn at_column_name(tokens: &[Token], i: usize, open: usize) -> bool {
+    if tokens[i].kind != Kind::Word || i <= open {
+        return false;
+    }
+    let Some(p) = previous_significant(tokens, i) else {
+        return false;
+    };
+    if p != open && tokens[p].text != "," {
+        return false;
+    }
+    enclosing_open(tokens, i) == Some(open)
+}
+
+/// The `(` whose group holds token `i`, if any.
+fn enclosing_open(tokens: &[Token], i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for k in (0..i).rev() {
+        match tokens[k].text.as_str() {
+            ")" => depth += 1,
+            "(" if depth == 0 => return Some(k),
+            "(" => depth -= 1,
             _ => {}
         }
     }
-    names
+    None
+}
+
+/// The index after the `)` closing the group opened at `open`; `None` when
+/// the statement ends first (PostgreSQL then reports the syntax error, and
+/// nothing here slices past the end).
+fn closed_group_end(tokens: &[Token], open: usize) -> Option<usize> {
+    let end = group_end(tokens, open);
+    (end <= tokens.len() && end > open + 1 && tokens[end - 1].text == ")").then_some(end)
 }
 
 /// PostgreSQL's "function x(…) does not exist", for a Redshift function the
@@ -163,6 +190,15 @@ fn rewrite_at(tokens: &mut Vec<Token>, i: usize) -> Result<usize, String> {
         cast_type(tokens, i);
         return Ok(i + 1);
     }
+    // `CAST(x AS type)`: the same types as after `::`.
+    if t.is_word("as")
+        && enclosing_open(tokens, i)
+            .and_then(|o| previous_significant(tokens, o))
+            .is_some_and(|c| tokens[c].is_word("cast"))
+    {
+        cast_type(tokens, i);
+        return Ok(i + 1);
+    }
     if t.kind != Kind::Word {
         return Ok(i + 1);
     }
@@ -172,6 +208,9 @@ fn rewrite_at(tokens: &mut Vec<Token>, i: usize) -> Result<usize, String> {
         return Ok(i + 1);
     }
     let open = next_significant(tokens, i + 1).filter(|&o| tokens[o].text == "(");
+    if open.is_some_and(|o| closed_group_end(tokens, o).is_none()) {
+        return Ok(i + 1);
+    }
     match (word.as_str(), open) {
         ("select", _) => top(tokens, i),
         ("approximate", _) => Ok(approximate(tokens, i)),
@@ -343,7 +382,7 @@ fn extract(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, Stri
         return Ok(i + 1);
     }
     let end = group_end(tokens, open);
-    let inner = render(&tokens[from.unwrap() + 1..end - 1]);
+    let inner = flat(&tokens[from.unwrap() + 1..end - 1]);
     let sql = format!("sandbox_sys.date_part('{word}', {inner})");
     Ok(replace(tokens, i, end, &sql))
 }
@@ -365,8 +404,8 @@ fn median(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, Strin
     Ok(replace(tokens, i, end, &sql))
 }
 
-/// `LISTAGG(x [, delimiter]) [WITHIN GROUP (ORDER BY …)]` →
-/// `string_agg((x)::text, delimiter [ORDER BY …])`.
+/// `LISTAGG([DISTINCT] x [, delimiter]) [WITHIN GROUP (ORDER BY …)]` →
+/// `string_agg([DISTINCT] NULLIF((x)::text, ''), delimiter [ORDER BY …])`.
 fn listagg(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
     let (args, mut end) = arguments(tokens, open);
     let (x, delimiter) = match args.as_slice() {
@@ -379,17 +418,24 @@ fn listagg(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, Stri
     if let Some(w) = within {
         let group = next_significant(tokens, w + 1).filter(|&g| tokens[g].is_word("group"));
         let paren = group.and_then(|g| next_significant(tokens, g + 1));
-        if let Some(p) = paren.filter(|&p| tokens[p].text == "(") {
-            let close = group_end(tokens, p);
-            order = format!(" {}", render(&tokens[p + 1..close - 1]).trim());
+        let paren = paren.filter(|&p| tokens[p].text == "(");
+        if let Some((p, close)) = paren.and_then(|p| Some((p, closed_group_end(tokens, p)?))) {
+            order = format!(" {}", flat(&tokens[p + 1..close - 1]));
             end = close;
         }
     }
-    let sql = format!("string_agg(({x})::text, {delimiter}{order})");
+    // Redshift's LISTAGG skips empty strings as well as NULLs, and takes
+    // DISTINCT.
+    let (distinct, x) = match x.get(..9) {
+        Some(w) if w.eq_ignore_ascii_case("distinct ") => ("DISTINCT ", x[9..].trim().to_string()),
+        _ => ("", x),
+    };
+    let sql = format!("string_agg({distinct}NULLIF(({x})::text, ''), {delimiter}{order})");
     Ok(replace(tokens, i, end, &sql))
 }
 
-/// `::SUPER` → `::jsonb`; `::VARCHAR(MAX)` → `::varchar(65535)`.
+/// `::SUPER` → `::jsonb`; `::VARCHAR(MAX)` → `::varchar(65535)`; the same
+/// after `AS` in `CAST(…)`.
 fn cast_type(tokens: &mut [Token], colons: usize) {
     let Some(ty) = next_significant(tokens, colons + 1) else {
         return;
@@ -432,17 +478,30 @@ fn arguments(tokens: &[Token], open: usize) -> (Vec<String>, usize) {
             "(" => depth += 1,
             ")" => depth = depth.saturating_sub(1),
             "," if depth == 0 => {
-                args.push(render(&tokens[start..k]).trim().to_string());
+                args.push(flat(&tokens[start..k]));
                 start = k + 1;
             }
             _ => {}
         }
     }
-    let last = render(&tokens[start..close]).trim().to_string();
+    let last = flat(&tokens[start..close]);
     if !last.is_empty() || !args.is_empty() {
         args.push(last);
     }
     (args, end)
+}
+
+/// Tokens as one line of SQL: a `-- comment` would swallow whatever the
+/// rewrite puts after it on that line, so comments become a space.
+fn flat(tokens: &[Token]) -> String {
+    let text: String = tokens
+        .iter()
+        .map(|t| match t.kind {
+            Kind::Space if t.text.starts_with("--") || t.text.starts_with("/*") => " ",
+            _ => t.text.as_str(),
+        })
+        .collect();
+    text.trim().to_string()
 }
 
 /// Replaces tokens `from..to` by `sql`; returns the index after it.
@@ -475,6 +534,7 @@ fn significant_indices(tokens: &[Token]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::render;
 
     fn sql(s: &str) -> String {
         let mut t = tokenize(s).unwrap();
@@ -509,13 +569,48 @@ mod tests {
         );
         assert_eq!(
             sql("SELECT LISTAGG(a, ',') WITHIN GROUP (ORDER BY a) FROM t"),
-            "SELECT string_agg((a)::text, ',' ORDER BY a) FROM t"
+            "SELECT string_agg(NULLIF((a)::text, ''), ',' ORDER BY a) FROM t"
         );
         assert_eq!(
             sql("SELECT SYSDATE, t.sysdate"),
             "SELECT sysdate(), t.sysdate"
         );
         assert_eq!(sql("SELECT '{}'::SUPER"), "SELECT '{}'::jsonb");
+    }
+
+    #[test]
+    fn every_prefix_of_a_statement_rewrites_without_a_panic() {
+        let statements = [
+            "SELECT EXTRACT(dw FROM d), LISTAGG(a) WITHIN GROUP (ORDER BY a), \
+             DECODE(x, 1, 'a', 'b'), NVL2(a, b, c), MEDIAN(x) FROM t",
+            "CREATE TABLE t (id BIGINT IDENTITY(0, 1), d DATE SORTKEY) COMPOUND SORTKEY (d)",
+            "SELECT TOP 5 DATEADD(day, 1, SYSDATE), CAST(x AS VARCHAR(MAX)) FROM t",
+        ];
+        for s in statements {
+            for end in 0..=s.len() {
+                if let Ok(mut t) = tokenize(&s[..end]) {
+                    let _ = crate::translate::translate_ddl(&mut t);
+                    let _ = rewrite(&mut t);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sql_names_and_create_table_as_are_told_apart() {
+        assert_eq!(
+            sql("CREATE TABLE w (nvl INT, sysdate INT DEFAULT 0)"),
+            "CREATE TABLE w (nvl INT, sysdate INT DEFAULT 0)"
+        );
+        assert_eq!(
+            sql("CREATE TABLE r AS SELECT TRUNC(SYSDATE) AS day"),
+            "CREATE TABLE r AS SELECT TRUNC(sysdate()) AS day"
+        );
+        assert_eq!(
+            sql("SELECT DECODE(x, 1, 'a' -- note\n, 'b')"),
+            "SELECT (CASE WHEN (x) IS NOT DISTINCT FROM (1) THEN ('a') ELSE ('b') END)"
+        );
+        assert_eq!(sql("SELECT CAST(x AS SUPER)"), "SELECT CAST(x AS jsonb)");
     }
 
     #[test]

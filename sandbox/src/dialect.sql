@@ -66,6 +66,9 @@ RETURNS timestamp LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
   u text := sandbox_sys.checked_unit(part);
 BEGIN
+  IF u IN ('dow', 'doy', 'epoch', 'timezone', 'timezone_hour', 'timezone_minute') THEN
+    RAISE EXCEPTION 'Invalid datepart for DATEADD: "%"', part USING ERRCODE = '22023';
+  END IF;
   RETURN ts + CASE u
     WHEN 'millennium' THEN n * interval '1000 years'
     WHEN 'century' THEN n * interval '100 years'
@@ -92,6 +95,9 @@ DECLARE
   ya int := extract(year FROM a);
   yb int := extract(year FROM b);
 BEGIN
+  IF u IN ('dow', 'doy', 'epoch', 'timezone', 'timezone_hour', 'timezone_minute') THEN
+    RAISE EXCEPTION 'Invalid datepart for DATEDIFF: "%"', part USING ERRCODE = '22023';
+  END IF;
   RETURN CASE u
     WHEN 'millennium' THEN floor(yb / 1000.0) - floor(ya / 1000.0)
     WHEN 'century' THEN floor(yb / 100.0) - floor(ya / 100.0)
@@ -232,7 +238,7 @@ CREATE OR REPLACE FUNCTION sandbox_sys.json_array_length(j text) RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT json_array_length(j::json) $$;
 CREATE OR REPLACE FUNCTION sandbox_sys.json_extract_array_element_text(j text, pos integer)
 RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
-  SELECT coalesce(j::json ->> pos, '') $$;
+  SELECT CASE WHEN pos < 0 THEN '' ELSE coalesce(j::json ->> pos, '') END $$;
 CREATE OR REPLACE FUNCTION sandbox_sys.json_parse(j text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT j::jsonb $$;
 

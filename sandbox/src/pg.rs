@@ -185,7 +185,8 @@ impl Pg {
         .await?;
         admin
             .batch_execute(&format!(
-                "ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, sandbox_sys, pg_catalog"
+                "ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, sandbox_sys, pg_catalog; \
+                 ALTER DATABASE \"{name}\" SET timezone = 'UTC'"
             ))
             .await?;
         ready.retain(|k| !k.starts_with(&format!("{name}@")));

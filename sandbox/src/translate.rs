@@ -349,6 +349,15 @@ impl DdlRewrite<'_> {
     fn identity(&mut self, i: usize) -> Option<usize> {
         let open = next_significant(self.tokens, i + 1).filter(|&o| self.tokens[o].text == "(")?;
         let end = group_end(self.tokens, open);
+        // Never closed: left as written, for PostgreSQL to report.
+        if self
+            .tokens
+            .get(end.wrapping_sub(1))
+            .is_none_or(|t| t.text != ")")
+            || end <= open + 1
+        {
+            return None;
+        }
         // The arguments with their signs (`IDENTITY(0, -1)`), as numbers.
         let inner = render(&self.tokens[open + 1..end - 1]);
         let mut args = inner

@@ -46,8 +46,11 @@ pub struct UnloadSpec {
     pub parallel: bool,
     /// `MANIFEST`.
     pub manifest: bool,
-    /// `ALLOWOVERWRITE` (or `CLEANPATH`, which deletes first).
+    /// `ALLOWOVERWRITE`: write over what the prefix holds.
     pub allow_overwrite: bool,
+    /// `CLEANPATH`: delete what the prefix holds first (as the role, which
+    /// then needs `s3:DeleteObject`).
+    pub clean_path: bool,
     /// `EXTENSION 'csv'`.
     pub extension: Option<String>,
 }
@@ -153,8 +156,12 @@ fn option(sig: &[&Token], k: usize, spec: &mut UnloadSpec) -> Result<usize, Stri
             spec.manifest = true;
             Ok(k + 1 + usize::from(verbose))
         }
-        "allowoverwrite" | "cleanpath" => {
+        "allowoverwrite" => {
             spec.allow_overwrite = true;
+            Ok(k + 1)
+        }
+        "cleanpath" => {
+            spec.clean_path = true;
             Ok(k + 1)
         }
         "parallel" => {
@@ -203,7 +210,9 @@ pub async fn run(ctx: &CopyContext<'_>, client: &Client, tokens: &[Token]) -> Re
              needs a write grant on the prefix (a COPY's read policy has none)"
         )));
     }
-    if !spec.allow_overwrite && prefix_holds_objects(ctx, bucket, prefix).await? {
+    if spec.clean_path {
+        clean(ctx, &access, bucket, prefix).await?;
+    } else if !spec.allow_overwrite && prefix_holds_objects(ctx, bucket, prefix).await? {
         return Err(format!(
             "ERROR: Specified unload destination on S3 is not empty. Consider using a \
              different bucket / prefix, manually removing the target files in S3, or \
@@ -232,7 +241,11 @@ pub async fn run(ctx: &CopyContext<'_>, client: &Client, tokens: &[Token]) -> Re
     while let Some(row) = stream.next().await {
         let row = row.map_err(|e| crate::pg::pg_message(&e))?;
         rows += 1;
-        files.push(ctx, &row).await?;
+        if spec.csv {
+            files.push(ctx, &row).await?;
+        } else {
+            files.push(ctx, &raw_text(&row)).await?;
+        }
     }
     files.finish(ctx).await?;
     Ok(rows)
@@ -257,7 +270,9 @@ fn copy_options(spec: &UnloadSpec) -> String {
 }
 
 /// The query inside the quotes, through the same dialect layer as any
-/// statement (`SELECT TOP 10 …` unloads too).
+/// statement (`SELECT TOP 10 …` unloads too), checked to be one query with
+/// balanced parentheses: it is placed inside `COPY (…) TO STDOUT`, and must
+/// not be able to close that parenthesis itself.
 fn dialect_query(query: &str) -> Result<String, String> {
     let mut tokens =
         tokenize(query).map_err(|e| format!("ERROR: syntax error in the query: {e}"))?;
@@ -273,9 +288,101 @@ fn dialect_query(query: &str) -> Result<String, String> {
             .expect("found above");
         tokens.truncate(last);
     }
-    Ok(render(&tokens))
+    let sig = significant(&tokens);
+    let query_word = sig.iter().find(|t| t.text != "(");
+    if !query_word.is_some_and(|t| t.is_word("select") || t.is_word("with")) {
+        return Err("ERROR: UNLOAD's query must be a SELECT (or WITH … SELECT)".into());
+    }
+    let mut depth = 0i64;
+    for t in &sig {
+        match t.text.as_str() {
+            "(" => depth += 1,
+            ")" => depth -= 1,
+            ";" => return Err("ERROR: UNLOAD's query must be one statement".into()),
+            _ => {}
+        }
+        if depth < 0 {
+            return Err("ERROR: syntax error: unbalanced parentheses in UNLOAD's query".into());
+        }
+    }
+    if depth != 0 {
+        return Err("ERROR: syntax error: unbalanced parentheses in UNLOAD's query".into());
+    }
+    // On lines of its own, so that a trailing `-- comment` ends where the
+    // query does.
+    Ok(format!("\n{}\n", render(&tokens)))
 }
 
+/// A row as PostgreSQL's text format writes it, with its backslash escapes
+/// undone: Redshift writes values as they are (unless `ESCAPE` is given),
+/// so a `COPY` of the file reads `C:\temp` back as `C:\temp`.
+fn raw_text(row: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(row.len());
+    let mut bytes = row.iter().copied();
+    while let Some(b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'b') => out.push(8),
+            Some(b'f') => out.push(12),
+            Some(b'v') => out.push(11),
+            Some(other) => out.push(other),
+            None => out.push(b'\\'),
+        }
+    }
+    out
+}
+
+/// `CLEANPATH`: deletes what the prefix holds, each object as the role.
+async fn clean(
+    ctx: &CopyContext<'_>,
+    access: &crate::copy::Access,
+    bucket: &str,
+    prefix: &str,
+) -> Result<(), String> {
+    let listed = ctx
+        .aws
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    for page in listed {
+        let page = page.map_err(|e| {
+            format!("ERROR: S3ServiceException: cannot list s3://{bucket}/{prefix}: {e}")
+        })?;
+        for key in page.contents().iter().filter_map(|o| o.key()) {
+            if !access.allows(
+                "s3:DeleteObject",
+                &format!("arn:aws:s3:::{bucket}/{key}"),
+                &[],
+            ) {
+                return Err(access.denied(&format!(
+                    "s3:DeleteObject on s3://{bucket}/{key} (CLEANPATH)"
+                )));
+            }
+            ctx.aws
+                .s3
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!("ERROR: S3ServiceException: cannot delete s3://{bucket}/{key}: {e}")
+                })?;
+        }
+    }
+    Ok(())
+}
 async fn prefix_holds_objects(
     ctx: &CopyContext<'_>,
     bucket: &str,
@@ -402,6 +509,7 @@ mod tests {
             ("b", "out/t_")
         );
         assert!(spec.csv && spec.header && spec.gzip && spec.manifest && spec.allow_overwrite);
+        assert!(!spec.clean_path);
         assert!(!spec.parallel);
         assert_eq!(spec.delimiter, Some(';'));
         let err = parse(&tokenize("UNLOAD ('SELECT 1') TO 's3://b/p' FORMAT PARQUET").unwrap());
@@ -409,5 +517,26 @@ mod tests {
             err.unwrap_err()
                 .contains("PARQUET is not served by the sandbox")
         );
+    }
+
+    #[test]
+    fn the_query_cannot_leave_its_parentheses() {
+        assert!(
+            dialect_query("SELECT * FROM t -- all rows")
+                .unwrap()
+                .ends_with("rows\n")
+        );
+        let escape = dialect_query("SELECT 1) TO PROGRAM 'touch /tmp/x' --");
+        assert!(escape.unwrap_err().contains("unbalanced"));
+        assert!(
+            dialect_query("DELETE FROM t")
+                .unwrap_err()
+                .contains("must be a SELECT")
+        );
+    }
+
+    #[test]
+    fn text_rows_are_written_as_the_values_are() {
+        assert_eq!(raw_text(b"C:\\\\temp|a\\tb\n"), b"C:\\temp|a\tb\n");
     }
 }

@@ -135,7 +135,7 @@ async fn record_commits(
             .execute(
                 "INSERT INTO sandbox_sys.stl_load_commits (userid, query, slice, name, filename, \
                  byte_offset, lines_scanned, errors, curtime, status, file_format, is_partial, \
-                 start_offset) VALUES (100, $1, 0, $2, $3, 0, $4, -1, \
+                 start_offset) VALUES (100, $1, 0, left($2, 256), left($3, 256), 0, $4, -1, \
                  now() AT TIME ZONE 'UTC', 1, 'Text', 0, 0)",
                 &[&(query_id as i32), &table, file, &(*lines as i32)],
             )
