@@ -38,6 +38,12 @@ s3.create_bucket(Bucket=sys.argv[2])
 s3.upload_file(sys.argv[1], sys.argv[2], "bench/bench.csv", Config=TransferConfig(multipart_chunksize=64 * 1024 * 1024))
 PY
 
+# The floor for any COPY from the emulator: reading the object back whole.
+log "reading the object back from the emulator's S3"
+g0=$(date +%s.%N)
+curl -sf -o /dev/null "$AWS_ENDPOINT_URL/$bucket/bench/bench.csv"
+g1=$(date +%s.%N)
+
 # A release build of the sandbox, on its own port, against the same servers.
 cargo build --release --locked --quiet -p redshift-sandbox
 pg="$S2R_SANDBOX_POSTGRES"
@@ -111,7 +117,7 @@ t2=$(date +%s.%N)
 psql "$pg dbname=$db" -qc "\\copy sales_psql FROM '$csv' WITH (FORMAT csv, HEADER true)"
 t3=$(date +%s.%N)
 
-python3 - "$bytes" "$rows" "$loaded" "$t0" "$t1" "$t2" "$t3" "$peak_kb" $baseline <<'PY'
+python3 - "$bytes" "$rows" "$loaded" "$t0" "$t1" "$t2" "$t3" "$peak_kb" "$g0" "$g1" $baseline <<'PY'
 import sys
 b, rows, loaded = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 sb, ps = float(sys.argv[5]) - float(sys.argv[4]), float(sys.argv[7]) - float(sys.argv[6])
@@ -122,8 +128,10 @@ print(f"sandbox COPY:    {sb:7.1f} s  {mb / sb:7.1f} MiB/s  (from the emulator's
 print(f"psql \\copy:      {ps:7.1f} s  {mb / ps:7.1f} MiB/s  (local file)")
 print(f"ratio:           {(mb / sb) / (mb / ps):.2f} of \\copy's throughput")
 print(f"sandbox peak RSS: {peak:.0f} MiB")
-if len(sys.argv) > 10:
-    base = float(sys.argv[10]) - float(sys.argv[9])
+get = float(sys.argv[10]) - float(sys.argv[9])
+print(f"S3 GET alone:    {get:7.1f} s  {mb / get:7.1f} MiB/s  (the emulator serving the object: a floor for COPY)")
+if len(sys.argv) > 12:
+    base = float(sys.argv[12]) - float(sys.argv[11])
     print(f"baseline COPY:   {base:7.1f} s  {mb / base:7.1f} MiB/s  (BASELINE_SANDBOX)")
     print(f"vs baseline:     {base / sb:.2f} of the baseline's throughput")
 PY
