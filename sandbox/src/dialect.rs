@@ -140,18 +140,62 @@ pub fn unsupported(e: &tokio_postgres::Error) -> Option<String> {
     })
 }
 
+/// One line of the support table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupportLine {
+    /// What Redshift calls it, as the table writes it (`` `DECODE` (default) ``).
+    pub name: String,
+    /// `function`, `aggregate`, `clause`, `command`, `system view`, …
+    pub kind: String,
+    /// `served`, `no-op` or `refused`.
+    pub status: String,
+    /// The example statement.
+    pub example: String,
+    /// The first value of its first row, when the table gives one.
+    pub result: Option<String>,
+}
+
+/// The support table's lines, read by the sandbox (its refusals) and by the
+/// tests (every line run); an error names a line that is not five cells
+/// with a quoted example.
+pub fn support_table() -> Result<Vec<SupportLine>, String> {
+    let code = |c: &str| {
+        c.strip_prefix('`')
+            .and_then(|c| c.strip_suffix('`'))
+            .map(str::to_string)
+    };
+    SUPPORT_TABLE
+        .lines()
+        .skip(2)
+        .map(|line| {
+            let cells: Vec<&str> = line
+                .trim()
+                .trim_start_matches('|')
+                .trim_end_matches('|')
+                .split(" | ")
+                .map(str::trim)
+                .collect();
+            let [name, kind, status, example, result] = cells[..] else {
+                return Err(format!("a line of dialect.md has 5 cells: {line}"));
+            };
+            Ok(SupportLine {
+                name: name.to_string(),
+                kind: kind.to_string(),
+                status: status.to_string(),
+                example: code(example).ok_or_else(|| format!("no example in: {line}"))?,
+                result: code(result),
+            })
+        })
+        .collect()
+}
+
 /// The function and aggregate names the support table lists as refused.
 fn refused_functions() -> impl Iterator<Item = String> {
-    SUPPORT_TABLE.lines().filter_map(|line| {
-        let cells: Vec<&str> = line.split(" | ").map(str::trim).collect();
-        let kind_ok = matches!(cells.get(1), Some(&"function" | &"aggregate"));
-        (kind_ok && cells.get(2) == Some(&"refused")).then(|| {
-            cells[0]
-                .trim_start_matches("| ")
-                .trim_matches('`')
-                .to_string()
-        })
-    })
+    support_table()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| matches!(l.kind.as_str(), "function" | "aggregate") && l.status == "refused")
+        .map(|l| l.name.trim_matches('`').to_string())
 }
 
 /// `VACUUM …` and `ANALYZE COMPRESSION …`: sorting and compression have no

@@ -1,4 +1,5 @@
-//! Every line of the support table (`sandbox/dialect.md`, shown in the
+//! Every line of the support table (`sandbox/dialect.md`, read by
+//! `dialect::support_table` and shown in the
 //! book), run through the real `aws-sdk-redshiftdata` client against the
 //! sandbox:
 //!
@@ -15,42 +16,7 @@ use std::time::Duration;
 
 use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::types::{Field, StatusString};
-
-/// One line of the support table.
-struct Entry {
-    name: String,
-    status: String,
-    example: String,
-    result: Option<String>,
-}
-
-fn support_table() -> Vec<Entry> {
-    let text = std::fs::read_to_string("dialect.md").expect("sandbox/dialect.md");
-    text.lines()
-        .skip(2)
-        .map(|line| {
-            let cells: Vec<&str> = line
-                .trim()
-                .trim_start_matches('|')
-                .trim_end_matches('|')
-                .split(" | ")
-                .map(str::trim)
-                .collect();
-            assert_eq!(cells.len(), 5, "a line of dialect.md has 5 cells: {line}");
-            let code = |c: &str| {
-                c.strip_prefix('`')
-                    .and_then(|c| c.strip_suffix('`'))
-                    .map(str::to_string)
-            };
-            Entry {
-                name: cells[0].to_string(),
-                status: cells[2].to_string(),
-                example: code(cells[3]).unwrap_or_else(|| panic!("no example in: {line}")),
-                result: code(cells[4]),
-            }
-        })
-        .collect()
-}
+use redshift_sandbox::dialect::support_table;
 
 /// A value as the table writes it: integers and whole doubles without a
 /// fraction, NULL as `NULL`.
@@ -185,7 +151,7 @@ impl Sandbox {
 #[tokio::test]
 async fn every_line_of_the_support_table_behaves_as_it_says() {
     let sandbox = Sandbox::new("table").await;
-    let table = support_table();
+    let table = support_table().unwrap_or_else(|e| panic!("{e}"));
     assert!(
         table.iter().filter(|e| e.status != "refused").count() >= 60,
         "the support table promises at least 60 served or accepted entries"
