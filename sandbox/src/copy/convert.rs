@@ -45,8 +45,8 @@ pub(super) fn convert<'a>(
         }
         "numeric" => convert_numeric(col, v),
         "bool" => convert_bool(&v),
-        "date" => convert_date(&v, spec),
-        "timestamp" | "timestamptz" => convert_timestamp(&v, spec),
+        "date" => convert_date(v, spec),
+        "timestamp" | "timestamptz" => convert_timestamp(v, spec),
         _ => Ok(Some(v)),
     }
 }
@@ -159,8 +159,18 @@ fn convert_bool(v: &str) -> Converted<'static> {
 
 /// A date read with `DATEFORMAT`, written as ISO `YYYY-MM-DD`, which
 /// PostgreSQL reads whatever its `DateStyle`.
-fn convert_date(v: &str, spec: &CopySpec) -> Converted<'static> {
+fn convert_date<'a>(v: Cow<'a, str>, spec: &CopySpec) -> Converted<'a> {
     let t = v.trim();
+    // The common case, a valid ISO date read with the default format (or
+    // `auto`, whose first form it is), passes as it is: chrono's format
+    // parser and printer cost more than the rest of a row together.
+    let iso_format = spec
+        .date_format
+        .as_deref()
+        .is_none_or(|f| f.eq_ignore_ascii_case("auto") || f.eq_ignore_ascii_case("YYYY-MM-DD"));
+    if iso_format && iso_date(t).is_some() {
+        return Ok(Some(trimmed(v)));
+    }
     parse_date(t, spec.date_format.as_deref())
         .map(|d| Some(Cow::Owned(d.format("%Y-%m-%d").to_string())))
         .ok_or_else(|| {
@@ -176,8 +186,13 @@ fn convert_date(v: &str, spec: &CopySpec) -> Converted<'static> {
 }
 
 /// A timestamp read with `TIMEFORMAT`, written in ISO form.
-fn convert_timestamp(v: &str, spec: &CopySpec) -> Converted<'static> {
+fn convert_timestamp<'a>(v: Cow<'a, str>, spec: &CopySpec) -> Converted<'a> {
     let t = v.trim();
+    // As for dates: `YYYY-MM-DD HH:MI:SS` with the default format is
+    // already what PostgreSQL reads, once checked.
+    if spec.time_format.is_none() && iso_timestamp(t) {
+        return Ok(Some(trimmed(v)));
+    }
     parse_timestamp(t, spec.time_format.as_deref())
         .map(|s| Some(Cow::Owned(s)))
         .ok_or_else(|| {
@@ -190,6 +205,34 @@ fn convert_timestamp(v: &str, spec: &CopySpec) -> Converted<'static> {
                 v.to_string(),
             )
         })
+}
+
+/// `t` as a date, if it is exactly `YYYY-MM-DD` and a real day.
+fn iso_date(t: &str) -> Option<NaiveDate> {
+    let b = t.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(&b[..4])? as i32, digits(&b[5..7])?, digits(&b[8..])?)
+}
+
+/// Whether `t` is exactly `YYYY-MM-DD HH:MI:SS`, a real day and time.
+fn iso_timestamp(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 19
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && iso_date(&t[..10]).is_some()
+        && (|| NaiveTime::from_hms_opt(digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..])?))()
+            .is_some()
+}
+
+/// The number written in ASCII digits `b`, if they are all digits.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
 }
 
 /// The value without surrounding white space, copied only if it had some.

@@ -589,4 +589,55 @@ mod tests {
         );
         assert!(parse_timestamp("2024-01-03", None).is_none());
     }
+
+    /// The ISO short cut for dates and timestamps gives what chrono's
+    /// formats give, for every day of a leap year and its neighbours, and
+    /// leaves whatever is not exactly ISO to them.
+    #[test]
+    fn iso_values_take_the_short_cut_with_the_same_result() {
+        let spec = p("copy t from 's3://b/k' iam_role 'x' csv").unwrap();
+        let via_chrono = |t: &str| parse_date(t, None).map(|d| d.format("%Y-%m-%d").to_string());
+        for y in [1999, 2000, 2023, 2024] {
+            for m in 0..=13 {
+                for d in 0..=32 {
+                    let t = format!("{y:04}-{m:02}-{d:02}");
+                    let got = convert(&col("date", None, None), Some(t.as_str().into()), &spec)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.into_owned());
+                    assert_eq!(got, via_chrono(&t), "{t}");
+                    let ts = format!("{t} 23:59:59");
+                    let got = convert(
+                        &col("timestamp", None, None),
+                        Some(ts.as_str().into()),
+                        &spec,
+                    )
+                    .ok()
+                    .flatten()
+                    .map(|v| v.into_owned());
+                    assert_eq!(got, parse_timestamp(&ts, None), "{ts}");
+                }
+            }
+        }
+        for (t, want) in [
+            (" 2024-01-05 ", Some("2024-01-05")),
+            ("2024-1-5", Some("2024-01-05")),
+            ("2024-01-05x", None),
+            ("2024/01/05", None),
+        ] {
+            let got = convert(&col("date", None, None), Some(t.into()), &spec)
+                .ok()
+                .flatten()
+                .map(|v| v.into_owned());
+            assert_eq!(got.as_deref(), want, "{t:?}");
+        }
+        for (t, ok) in [
+            ("2024-01-05 24:00:00", false),
+            ("2024-01-05 10:60:00", false),
+            ("2024-01-05 10:00:00.25", true),
+        ] {
+            let got = convert(&col("timestamp", None, None), Some(t.into()), &spec);
+            assert_eq!(got.is_ok(), ok, "{t}: {got:?}");
+        }
+    }
 }

@@ -72,17 +72,13 @@ impl Loader<'_> {
         let csv = self.spec.format == Format::Csv;
         let delimiter = self.spec.delimiter.unwrap_or(if csv { ',' } else { '|' });
         let mut records = Records::new(self.spec, csv, delimiter);
-        while let Some((fields, line)) = records.next(reader, file, ctx.cancelled).await? {
-            if (line as u64) <= self.spec.ignore_header {
+        while let Some(line) = records.next(reader, file, ctx.cancelled).await? {
+            if (line as u64) <= self.spec.ignore_header || records.is_blank() {
                 continue;
             }
-            // A blank line is one empty field: skip it, as COPY does.
-            if fields.len() == 1 && fields[0].is_empty() {
-                continue;
-            }
-            let raw = || fields.join(&delimiter.to_string());
-            let values: Vec<Option<Cow<str>>> = fields.iter().map(|f| Some(f.clone())).collect();
-            self.row(values, file, line, &raw, true);
+            let record = records.record();
+            let raw = || record.raw(delimiter);
+            self.row(record.fields(), file, line, &raw, true);
             if self.error_count > self.spec.max_error {
                 return Ok(());
             }
@@ -138,19 +134,15 @@ impl Loader<'_> {
                 }
             };
             // JSON 'auto': keys match column names, case-insensitively.
-            let values: Vec<Option<Cow<str>>> = self
-                .columns
-                .iter()
-                .map(|c| {
-                    obj.iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
-                        .and_then(|(_, v)| match v {
-                            Value::Null => None,
-                            Value::String(s) => Some(Cow::Owned(s.clone())),
-                            other => Some(Cow::Owned(other.to_string())),
-                        })
-                })
-                .collect();
+            let values = self.columns.iter().map(|c| {
+                obj.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
+                    .and_then(|(_, v)| match v {
+                        Value::Null => None,
+                        Value::String(s) => Some(Cow::Owned(s.clone())),
+                        other => Some(Cow::Owned(other.to_string())),
+                    })
+            });
             self.row(values, file, line_no, &|| text.clone(), false);
             if self.error_count > self.spec.max_error {
                 return Ok(());
@@ -193,9 +185,14 @@ impl Loader<'_> {
     /// Checks one row and, if good, appends it to the output as PostgreSQL CSV.
     /// `positional`: values are in file order (CSV/text) rather than matched
     /// by name (JSON), so their count must match the columns.
-    fn row(
+    ///
+    /// Each value is written as soon as it is converted, and the row's
+    /// bytes are taken back if a later value fails: this is the hot loop
+    /// of every load, and it allocates nothing for a value that needs no
+    /// change.
+    fn row<'v>(
         &mut self,
-        values: Vec<Option<Cow<'_, str>>>,
+        values: impl ExactSizeIterator<Item = Option<Cow<'v, str>>>,
         file: &str,
         line: i64,
         raw: &dyn Fn() -> String,
@@ -205,9 +202,47 @@ impl Loader<'_> {
             self.reject(file, line, "", "", "", &raw(), "", code, reason);
             return;
         }
-        if let Some(converted) = self.convert_row(values, file, line, raw) {
-            self.write_csv_row(&converted);
+        let start = self.out.len();
+        let columns = self.columns;
+        // Like Redshift, one error per row is recorded, for the first
+        // column that fails.
+        for (i, (col, value)) in columns.iter().zip(values).enumerate() {
+            let rejection = match convert(col, value, self.spec) {
+                Ok(None) if col.not_null => (1213, "Missing data for not-null field".into(), None),
+                Ok(v) => {
+                    if i > 0 {
+                        self.out.extend_from_slice(b",");
+                    }
+                    if let Some(v) = v {
+                        write_csv_value(&mut self.out, &v);
+                    }
+                    continue;
+                }
+                Err((code, reason, raw_value)) => (code, reason, Some(raw_value)),
+            };
+            self.out.truncate(start);
+            let (code, reason, raw_value) = rejection;
+            // The declared length is reported only with a bad value, as
+            // Redshift does; a missing not-null value has none.
+            let length = match (&raw_value, col.length) {
+                (Some(_), Some(l)) => l.to_string(),
+                _ => String::new(),
+            };
+            self.reject(
+                file,
+                line,
+                &col.name,
+                &col.pg_type,
+                &length,
+                &raw(),
+                raw_value.as_deref().unwrap_or(""),
+                code,
+                &reason,
+            );
+            return;
         }
+        self.out.extend_from_slice(b"\n");
+        self.rows_written += 1;
     }
 
     /// The load error for a positional row of `n` fields, if `n` is not
@@ -221,80 +256,31 @@ impl Loader<'_> {
             None
         }
     }
+}
 
-    /// Each value converted for its column; `None` (the row rejected and
-    /// recorded) at the first that fails. Like Redshift, one error per
-    /// row is recorded, for the first column that fails.
-    fn convert_row<'v>(
-        &mut self,
-        values: Vec<Option<Cow<'v, str>>>,
-        file: &str,
-        line: i64,
-        raw: &dyn Fn() -> String,
-    ) -> Option<Vec<Option<Cow<'v, str>>>> {
-        let mut converted: Vec<Option<Cow<str>>> = Vec::with_capacity(values.len());
-        for (col, value) in self.columns.iter().zip(values) {
-            match convert(col, value, self.spec) {
-                Ok(v) => {
-                    if v.is_none() && col.not_null {
-                        self.reject(
-                            file,
-                            line,
-                            &col.name,
-                            &col.pg_type,
-                            "",
-                            &raw(),
-                            "",
-                            1213,
-                            "Missing data for not-null field",
-                        );
-                        return None;
-                    }
-                    converted.push(v);
-                }
-                Err((code, reason, raw_value)) => {
-                    let length = col.length.map(|l| l.to_string()).unwrap_or_default();
-                    self.reject(
-                        file,
-                        line,
-                        &col.name,
-                        &col.pg_type,
-                        &length,
-                        &raw(),
-                        &raw_value,
-                        code,
-                        &reason,
-                    );
-                    return None;
-                }
-            }
-        }
-        Some(converted)
+/// Appends one value in the CSV that PostgreSQL's `COPY … FROM STDIN WITH
+/// (FORMAT csv)` reads.
+///
+/// Quoted only when it must be, since quotes cost PostgreSQL's parser time
+/// on every field: an empty string (unquoted it would be NULL), a value
+/// holding the delimiter, a quote or a line break, and one starting with a
+/// backslash (so that no line can read as the `\.` end-of-data marker).
+fn write_csv_value(out: &mut BytesMut, v: &str) {
+    let plain = !v.is_empty()
+        && !v.starts_with('\\')
+        && !v.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    if plain {
+        out.extend_from_slice(v.as_bytes());
+        return;
     }
-
-    /// Appends a checked row to the output, in the CSV that PostgreSQL's
-    /// `COPY … FROM STDIN WITH (FORMAT csv)` reads.
-    fn write_csv_row(&mut self, converted: &[Option<Cow<'_, str>>]) {
-        self.rows_written += 1;
-        for (i, v) in converted.iter().enumerate() {
-            if i > 0 {
-                self.out.extend_from_slice(b",");
-            }
-            if let Some(v) = v {
-                // Always quoted, so an empty string stays distinct from NULL
-                // (an unquoted empty field) in PostgreSQL's CSV.
-                self.out.extend_from_slice(b"\"");
-                for part in v.split('"').enumerate() {
-                    if part.0 > 0 {
-                        self.out.extend_from_slice(b"\"\"");
-                    }
-                    self.out.extend_from_slice(part.1.as_bytes());
-                }
-                self.out.extend_from_slice(b"\"");
-            }
+    out.extend_from_slice(b"\"");
+    for (i, part) in v.split('"').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\"\"");
         }
-        self.out.extend_from_slice(b"\n");
+        out.extend_from_slice(part.as_bytes());
     }
+    out.extend_from_slice(b"\"");
 }
 
 /// One object read as records by `csv-core`'s push parser: the parser, its
@@ -343,18 +329,22 @@ impl Records {
         }
     }
 
-    /// The next record's fields and the line it started on; `None` at the
-    /// end of the object, or when the statement was cancelled (checked
-    /// before each read, so a cancel stops a long object soon).
+    /// Parses the next record and returns the line it started on (its
+    /// fields are then in [`Records::record`]); `None` at the end of the
+    /// object, or when the statement was cancelled (checked before each
+    /// read, so a cancel stops a long object soon).
     async fn next<R>(
         &mut self,
         reader: &mut R,
         file: &str,
         cancelled: &AtomicBool,
-    ) -> Result<Option<(Vec<Cow<'_, str>>, i64)>, String>
+    ) -> Result<Option<i64>, String>
     where
         R: AsyncBufRead + Unpin,
     {
+        // The previous record's fields are done with: reuse the buffers.
+        self.out_len = 0;
+        self.ends_len = 0;
         loop {
             if self.pos == self.filled && !self.eof {
                 if cancelled.load(Ordering::SeqCst) {
@@ -391,27 +381,60 @@ impl Records {
                 csv_core::ReadRecordResult::OutputEndsFull => {
                     self.ends.resize(self.ends.len() * 2, 0)
                 }
-                csv_core::ReadRecordResult::Record => return Ok(Some(self.take_record())),
+                csv_core::ReadRecordResult::Record => {
+                    let this_line = self.record_line;
+                    self.record_line = self.line;
+                    return Ok(Some(this_line));
+                }
                 csv_core::ReadRecordResult::End => return Ok(None),
             }
         }
     }
 
-    /// The record just parsed, and the line it started on; the buffers are
-    /// then free for the next record.
-    fn take_record(&mut self) -> (Vec<Cow<'_, str>>, i64) {
-        // Borrowed from the parser's buffer: no copy per field unless a
-        // value must change.
-        let mut fields: Vec<Cow<str>> = Vec::with_capacity(self.ends_len);
-        let mut start = 0;
-        for &end in &self.ends[..self.ends_len] {
-            fields.push(String::from_utf8_lossy(&self.fields_buf[start..end]));
-            start = end;
+    /// Whether the record just parsed is a blank line (one empty field),
+    /// which COPY skips.
+    fn is_blank(&self) -> bool {
+        self.ends_len == 1 && self.ends[0] == 0
+    }
+
+    /// The fields of the record just parsed, borrowed from the parser's
+    /// buffer: no copy per field unless a value must change.
+    fn record(&self) -> Record<'_> {
+        let bytes = &self.fields_buf[..self.out_len];
+        Record {
+            // One UTF-8 check for the whole record: the delimiter is ASCII,
+            // so every field of valid text is valid text too.
+            text: std::str::from_utf8(bytes).ok(),
+            bytes,
+            ends: &self.ends[..self.ends_len],
         }
-        let this_line = self.record_line;
-        self.record_line = self.line;
-        self.out_len = 0;
-        self.ends_len = 0;
-        (fields, this_line)
+    }
+}
+
+/// One parsed record: its fields' bytes end to end, and where each ends.
+struct Record<'r> {
+    bytes: &'r [u8],
+    /// The same bytes as text, when they are valid UTF-8.
+    text: Option<&'r str>,
+    ends: &'r [usize],
+}
+
+impl<'r> Record<'r> {
+    /// Each field as text; invalid UTF-8 is replaced (U+FFFD), field by field.
+    fn fields(&self) -> impl ExactSizeIterator<Item = Option<Cow<'r, str>>> + use<'r> {
+        let (bytes, text, ends) = (self.bytes, self.text, self.ends);
+        (0..ends.len()).map(move |i| {
+            let range = if i == 0 { 0 } else { ends[i - 1] }..ends[i];
+            Some(match text {
+                Some(t) => Cow::Borrowed(&t[range]),
+                None => String::from_utf8_lossy(&bytes[range]),
+            })
+        })
+    }
+
+    /// The record as read, for a load error's `raw_line`.
+    fn raw(&self, delimiter: char) -> String {
+        let fields: Vec<Cow<str>> = self.fields().flatten().collect();
+        fields.join(&delimiter.to_string())
     }
 }
