@@ -95,6 +95,9 @@ async fn handle(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Byt
         }
         .into_response();
     };
+    // One line per request at debug level: how scripts/bench-pipeline.sh
+    // counts the Data API requests a load makes, as the service sees them.
+    tracing::debug!(op, "request");
     let input: Value = if body.is_empty() {
         json!({})
     } else {

@@ -165,8 +165,11 @@ impl Pg {
             .await?
             .is_some();
         if !exists {
+            let template = self.template(&admin, &mut ready).await?;
             admin
-                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .batch_execute(&format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
                 .await?;
             tracing::info!(
                 "created PostgreSQL database {name} for {} database {database}",
@@ -174,8 +177,12 @@ impl Pg {
             );
         }
         let db = self.connect(&name).await?;
-        db.batch_execute(INIT_SQL).await?;
-        db.batch_execute(crate::dialect::INSTALL_SQL).await?;
+        // Already in a copy of the template; run again for a database made
+        // by an older sandbox (every statement is idempotent).
+        if exists {
+            db.batch_execute(INIT_SQL).await?;
+            db.batch_execute(crate::dialect::INSTALL_SQL).await?;
+        }
         db.execute("DELETE FROM sandbox_sys.generation", &[])
             .await?;
         db.execute(
@@ -191,6 +198,65 @@ impl Pg {
             .await?;
         ready.retain(|k| !k.starts_with(&format!("{name}@")));
         ready.insert(key);
+        Ok(name)
+    }
+
+    /// The template every new database is copied from, built if missing:
+    /// the set-up and the dialect installed once, rather than once per
+    /// cluster (a third of the time a new cluster's first statement took).
+    ///
+    /// Named by a hash of that SQL, so that a sandbox of another version
+    /// builds its own and two sandboxes on one server share one. It is
+    /// built under a name of this process's and renamed when complete, so
+    /// no sandbox ever copies a half-built template.
+    async fn template(
+        &self,
+        admin: &Client,
+        ready: &mut HashSet<String>,
+    ) -> Result<String, BoxError> {
+        use std::hash::{Hash, Hasher};
+        let mut hash = std::collections::hash_map::DefaultHasher::new();
+        (INIT_SQL, crate::dialect::INSTALL_SQL).hash(&mut hash);
+        let name = format!("sandbox_template_{:016x}", hash.finish());
+        if ready.contains(&name) {
+            return Ok(name);
+        }
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
+        if !exists {
+            let building = format!("{name}_{}", std::process::id());
+            // Two calls: neither command runs inside a transaction block,
+            // which one multi-statement query would be.
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{building}\""))
+                .await?;
+            admin
+                .batch_execute(&format!("CREATE DATABASE \"{building}\""))
+                .await?;
+            let db = self.connect(&building).await?;
+            db.batch_execute(INIT_SQL).await?;
+            db.batch_execute(crate::dialect::INSTALL_SQL).await?;
+            // PostgreSQL waits (up to 5 s) for this session to end before
+            // the rename, which needs the database to itself.
+            drop(db);
+            let renamed = admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+                ))
+                .await;
+            if renamed.is_err() {
+                // Another sandbox finished first: use its template.
+                admin
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+                    ))
+                    .await?;
+            }
+            tracing::info!("built the template database {name}");
+        }
+        ready.insert(name.clone());
         Ok(name)
     }
 

@@ -165,7 +165,15 @@ impl Engine {
             .pg
             .ensure_database(&req.target, &req.database, generation)
             .await
-            .map_err(|e| format!("sandbox: cannot prepare database {}: {e}", req.database))?;
+            .map_err(|e| {
+                // The driver's own text is only "db error": say what the
+                // server said.
+                let e = match e.downcast_ref::<tokio_postgres::Error>() {
+                    Some(pg) => crate::pg::pg_message(pg),
+                    None => e.to_string(),
+                };
+                format!("sandbox: cannot prepare database {}: {e}", req.database)
+            })?;
         self.pg.connect(&db).await.map_err(|e| pg_message(&e))
     }
 
