@@ -12,14 +12,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use s3_to_redshift::cluster;
 use s3_to_redshift::config::{Config, TargetSettings};
 use s3_to_redshift::pipeline::DownOptions;
 use s3_to_redshift::report::{Observer, StepReport};
 use s3_to_redshift::{Error, Pipeline};
-
-/// How many rows `load` shows after loading.
-const PREVIEW_ROWS: u32 = 10;
+use s3_to_redshift::{cluster, load};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -216,8 +213,15 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
                 );
             }
             println!("\nSQL that `load` runs:");
-            for sql in &plan.sql {
-                println!("{sql};\n");
+            let requests = plan.sql.len();
+            for (i, batch) in plan.sql.iter().enumerate() {
+                println!(
+                    "-- request {} of {requests}: one BatchExecuteStatement, one transaction\n",
+                    i + 1
+                );
+                for sql in batch {
+                    println!("{sql};\n");
+                }
             }
         }
         Command::Up { force } => {
@@ -232,7 +236,11 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
                     report.rejected.to_string().trim_end()
                 );
             }
-            let rows = pipeline.preview(PREVIEW_ROWS).await?;
+            // The load read them already, unless it had nothing to do.
+            let rows = match report.skipped {
+                None => report.preview,
+                Some(_) => pipeline.preview(load::PREVIEW_ROWS).await?,
+            };
             println!("\nThe first rows of {}:\n{rows}", pipeline.cfg.table.name);
         }
         Command::Stage { file, .. } => {
@@ -316,7 +324,7 @@ async fn down(
             });
         }
     }
-    pipeline.down(&opts, progress).await?;
+    pipeline.down_planned(&opts, planned, progress).await?;
     Ok(())
 }
 
@@ -332,6 +340,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in a log file or a CI transcript.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::report::Observer;
 
 /// How a wait is paced: the first delay, the longest delay (the delay grows
-/// by half after each check until it reaches it), and the deadline.
+/// by a quarter after each check until it reaches it), and the deadline.
 ///
 /// A control-plane wait uses one fixed interval (`first == max`): a cluster
 /// takes minutes whatever we do. A statement starts fast and slows down: a
@@ -24,7 +24,7 @@ use crate::report::Observer;
 pub struct Polling {
     /// The first delay between checks.
     pub first: Duration,
-    /// The longest delay; the delay grows by half each check up to this.
+    /// The longest delay; the delay grows by a quarter each check up to this.
     pub max: Duration,
     /// How long to wait in all before giving up.
     pub timeout: Duration,
@@ -42,10 +42,18 @@ impl Polling {
 }
 
 impl Default for Polling {
-    /// 100 ms growing to 2 s, for at most 15 minutes: the statements' pace.
+    /// 10 ms growing to 2 s, for at most 15 minutes: the statements' pace.
+    ///
+    /// Why so short a first delay: most statements a load sends (DDL, a
+    /// count, a small COPY) end within tens of milliseconds, and a first
+    /// check 100 ms late made each of them cost 100 ms, whatever it did.
+    /// Why it grows by only a quarter: a statement is seen to end at most a
+    /// quarter of its run late (by half, a 220 ms batch was seen at 320 ms),
+    /// and a statement that runs for minutes is still checked only every
+    /// 2 s once past its first eight seconds, 24 checks in.
     fn default() -> Self {
         Self {
-            first: Duration::from_millis(100),
+            first: Duration::from_millis(10),
             max: Duration::from_secs(2),
             timeout: Duration::from_secs(900),
         }
@@ -121,7 +129,7 @@ pub async fn wait_until<T>(
         }
         observer.waiting(what, &state, start.elapsed());
         tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(polling.max.max(polling.first));
+        delay = (delay * 5 / 4).min(polling.max.max(polling.first));
     };
     observer.wait_over();
     result

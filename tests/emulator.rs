@@ -44,6 +44,7 @@ async fn plan_reports_creates_and_changes_nothing() {
     assert!(
         plan.sql
             .iter()
+            .flatten()
             .any(|s| s.starts_with("COPY \"public\".\"s2r_staging__sales\"")
                 && s.contains(&format!(":role/{}'", names.role)))
     );

@@ -161,7 +161,16 @@ async fn transient_faults_on_every_service_are_ridden_out() {
         0,
         2,
     );
-    px.inject("redshift-data", Some("ExecuteStatement"), Fault::Drop, 0, 1);
+    // The load is two batches: the first is throttled twice, then the
+    // second (the swap) loses its connection once.
+    px.inject_after(
+        "redshift-data",
+        Some("BatchExecuteStatement"),
+        Fault::Drop,
+        0,
+        1,
+        Some(("BatchExecuteStatement", 3)),
+    );
     px.inject(
         "redshift-data",
         Some("GetStatementResult"),
@@ -254,7 +263,7 @@ async fn persistent_faults_name_the_service_operation_and_resource() {
     assert_ok(&rig.run(&["up"]).await);
     rig.proxy.inject(
         "redshift-data",
-        Some("ExecuteStatement"),
+        Some("BatchExecuteStatement"),
         Fault::Throttle,
         0,
         1000,
@@ -263,7 +272,7 @@ async fn persistent_faults_name_the_service_operation_and_resource() {
     assert_eq!(out.status.code(), Some(4));
     let (_, stderr) = text(&out);
     assert!(
-        stderr.contains("Redshift Data API ExecuteStatement"),
+        stderr.contains("Redshift Data API BatchExecuteStatement"),
         "{stderr}"
     );
     assert!(

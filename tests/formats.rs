@@ -206,7 +206,7 @@ async fn columns_inferred_from_the_data_are_shown_by_plan_and_used_by_load() {
 
     let p = pipeline(&names, &infer).await;
     let plan = p.plan(false).await.unwrap();
-    let inferred = plan.inferred.expect("inferred");
+    let inferred = plan.inferred.clone().expect("inferred");
     let cols: Vec<String> = inferred.columns.iter().map(|c| c.to_string()).collect();
     assert_eq!(
         cols,
@@ -220,9 +220,11 @@ async fn columns_inferred_from_the_data_are_shown_by_plan_and_used_by_load() {
         ]
     );
     assert!(
-        plan.sql[0].contains("\"unit_price\" DECIMAL(18,2)"),
-        "{}",
-        plan.sql[0]
+        plan.create_table()
+            .unwrap()
+            .contains("\"unit_price\" DECIMAL(18,2)"),
+        "{:?}",
+        plan.create_table()
     );
     assert!(
         inferred

@@ -181,8 +181,11 @@ pub async fn teardown(
     dry_run: bool,
 ) -> Result<Vec<StepReport>> {
     // The document does not matter for deletion; Null never matches.
-    let policy = inspect_policy(iam, policy_arn, &settings.role_name, &Value::Null).await?;
-    let role = inspect_role(iam, &settings.role_name).await?;
+    // Both looked up at once: on AWS each IAM call is a round trip of its own.
+    let (policy, role) = tokio::try_join!(
+        inspect_policy(iam, policy_arn, &settings.role_name, &Value::Null),
+        inspect_role(iam, &settings.role_name)
+    )?;
     if policy.as_ref().is_some_and(|p| !p.managed) && !force {
         return Err(not_ours("delete", "IAM policy", &settings.policy_name));
     }

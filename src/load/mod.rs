@@ -113,45 +113,69 @@ mod tests {
     #[test]
     fn every_mode_copies_into_a_staging_table_and_swaps_in_one_batch() {
         let c = cfg("");
-        let stmts = statements(&c, "us-east-1", ROLE, Some("abc")).unwrap();
+        let batches = statements(&c, "us-east-1", ROLE, Some("abc")).unwrap();
+        assert_eq!(batches.len(), 2, "replace: two requests");
+        let (first, swap) = (&batches[0], &batches[1]);
         let stage = "\"public\".\"s2r_staging__sales\"";
-        assert!(stmts[0].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"sales\""));
-        assert!(
-            stmts[1].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"s3_to_redshift_loads\"")
-        );
-        assert_eq!(stmts[2], format!("DROP TABLE IF EXISTS {stage}"));
         assert_eq!(
-            stmts[3],
+            first[0],
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'sales'"
+        );
+        assert!(first[1].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"sales\""));
+        assert!(
+            first[2].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"s3_to_redshift_loads\"")
+        );
+        assert_eq!(first[3], "SELECT COUNT(*) FROM \"public\".\"sales\"");
+        assert_eq!(first[4], format!("DROP TABLE IF EXISTS {stage}"));
+        assert_eq!(
+            first[5],
             format!("CREATE TABLE {stage} (LIKE \"public\".\"sales\")")
         );
         assert!(
-            stmts[4].starts_with(&format!("COPY {stage} (")),
+            first[6].starts_with(&format!("COPY {stage} (")),
             "{}",
-            stmts[4]
+            first[6]
         );
-        assert_eq!(stmts[5], "DELETE FROM \"public\".\"sales\"");
-        assert!(stmts[6].starts_with("INSERT INTO \"public\".\"sales\" (\"sale_id\""));
+        assert_eq!(first.len(), 7, "the COPY ends the first request");
+        assert_eq!(swap[0], "DELETE FROM \"public\".\"sales\"");
+        assert!(swap[1].starts_with("INSERT INTO \"public\".\"sales\" (\"sale_id\""));
         assert!(
-            stmts[7].contains("'abc', 'replace', COUNT(*)"),
+            swap[2].contains("'abc', 'replace', COUNT(*)"),
             "{}",
-            stmts[7]
+            swap[2]
         );
-        assert_eq!(stmts[8], format!("DROP TABLE {stage}"));
-        assert_eq!(stmts[9], "SELECT COUNT(*) FROM \"public\".\"sales\"");
+        assert_eq!(swap[3], format!("DROP TABLE {stage}"));
+        assert_eq!(swap[4], "SELECT COUNT(*) FROM \"public\".\"sales\"");
+        assert_eq!(
+            swap[5], "SELECT * FROM \"public\".\"sales\" ORDER BY \"sale_id\" LIMIT 10",
+            "the rows `load` shows come with the swap"
+        );
 
+        // Append reads the ledger in a request of its own, before any COPY.
         let c = cfg("MODE = append\n");
-        let stmts = statements(&c, "us-east-1", ROLE, None).unwrap();
-        assert!(!stmts.iter().any(|s| s.starts_with("DELETE")));
+        let batches = statements(&c, "us-east-1", ROLE, None).unwrap();
+        assert_eq!(batches.len(), 3, "append: three requests");
+        assert!(batches[0].last().unwrap().contains("s3_to_redshift_loads"));
+        assert!(batches[1].last().unwrap().starts_with("COPY "));
+        assert!(!batches.iter().flatten().any(|s| s.starts_with("DELETE")));
 
+        // Upsert checks the staged keys in the COPY's request.
         let c = cfg("MODE = upsert\nKEY = sale_id, region\n");
-        let swap = swap_sql(
-            &c,
-            &LedgerEntry {
-                source: "s3://b/k".into(),
-                fingerprint: "f".into(),
-            },
-        )
-        .unwrap();
+        let batches = statements(&c, "us-east-1", ROLE, None).unwrap();
+        let first = &batches[0];
+        assert_eq!(
+            first[first.len() - 2],
+            format!("SELECT COUNT(*) FROM {stage} WHERE \"sale_id\" IS NULL OR \"region\" IS NULL")
+        );
+        assert_eq!(
+            first[first.len() - 1],
+            format!(
+                "SELECT \"sale_id\", \"region\", COUNT(*) FROM {stage} GROUP BY \"sale_id\", \"region\" \
+                 HAVING COUNT(*) > 1 ORDER BY 3 DESC LIMIT 5"
+            ),
+            "ordered by the count, not by a key column"
+        );
+        let swap = &batches[1];
         assert_eq!(
             swap[0],
             format!(
@@ -159,7 +183,7 @@ mod tests {
                  AND \"public\".\"sales\".\"region\" = {stage}.\"region\""
             )
         );
-        assert_eq!(swap.len(), 4);
+        assert_eq!(swap.len(), 6);
     }
 
     #[test]
@@ -250,6 +274,7 @@ mod tests {
             rows_in_table: after,
             rejected: LoadErrors::default(),
             skipped: None,
+            preview: Default::default(),
         };
         let c = cfg("EXPECTED_ROWS = 10\n");
         assert!(verify(&c, &report(LoadMode::Replace, 10, 3, 0, 10)).is_ok());

@@ -8,11 +8,10 @@ use super::sql::*;
 use crate::config::{Config, LoadMode};
 use crate::error::{Error, Result};
 use crate::report::Action;
-use crate::sql::TableName;
-use crate::warehouse::{Finished, Warehouse};
+use crate::warehouse::{Finished, ResultSet, Warehouse};
 
 /// What `load` did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LoadReport {
     /// Whether the table was created or already there.
     pub table: Action,
@@ -33,6 +32,9 @@ pub struct LoadReport {
     /// Set when nothing was done because these objects were appended before:
     /// when, as the ledger records it.
     pub skipped: Option<String>,
+    /// The first [`PREVIEW_ROWS`] rows of the table after the load, read in
+    /// the swap's own transaction (empty when the load was skipped).
+    pub preview: ResultSet,
 }
 
 impl fmt::Display for LoadReport {
@@ -76,6 +78,15 @@ fn verification(cfg: &Config, reason: String) -> Error {
 
 /// Creates the table if needed, loads the data through a staging table and
 /// verifies the result. See the module docs for why each step is there.
+///
+/// Why batches: each Data API request is a round trip, and each statement
+/// is waited on with more of them, so the load sends its statements in as
+/// few `BatchExecuteStatement`s as their meaning allows. The first creates
+/// what is missing, counts the rows and COPYs into the staging table (in
+/// append mode the ledger is read first, in a batch of its own, so that a
+/// repeated load copies nothing); the second swaps the rows in and counts
+/// them again. Queries inside a batch keep their results, fetched by the
+/// sub-statement's id.
 pub async fn run(
     cfg: &Config,
     wh: &Warehouse,
@@ -84,134 +95,104 @@ pub async fn run(
     role_arn: &str,
 ) -> Result<LoadReport> {
     let source = inspect_source(s3, &cfg.s3.source, cfg.s3.manifest).await?;
-    let (table, rows_before) = prepare_table(cfg, wh).await?;
     let mut report = LoadReport {
-        table,
+        table: Action::Reuse,
         source,
         mode: cfg.load.mode,
         loaded: 0,
-        rows_before,
+        rows_before: 0,
         updated: 0,
-        rows_in_table: rows_before,
+        rows_in_table: 0,
         rejected: LoadErrors::default(),
         skipped: None,
+        preview: ResultSet::default(),
     };
+    let sql = |built: Result<Vec<String>, String>| built.map_err(|m| verification(cfg, m));
+
+    // Request 1: the table, and (but in append mode) the COPY.
+    let mut first = sql(prepare_sql(cfg))?;
+    let count_at = first.len() - 1;
     if cfg.load.mode == LoadMode::Append {
-        report.skipped = appended_before(cfg, wh, &report.source.fingerprint).await?;
-        if report.skipped.is_some() {
+        let appended = appended_sql(cfg, &report.source.fingerprint);
+        first.push(appended.map_err(|m| verification(cfg, m))?);
+        let done = wh.batch(&first).await?;
+        (report.table, report.rows_before) = prepared(wh, &done, count_at).await?;
+        report.rows_in_table = report.rows_before;
+        let earlier = wh.fetch(&done[count_at + 1].id).await?;
+        if let Some(when) = earlier.rows.first().and_then(|r| r.first()) {
+            report.skipped = Some(format!("{when} UTC"));
             return Ok(report);
         }
+        first.clear();
     }
-
-    // Phase 1: COPY into the staging table.
-    let copied = copy_to_stage(cfg, wh, region, role_arn).await?;
-    let copy_result = copied.last().expect("the batch ends with the COPY");
-    report.loaded = copy_result.result_rows;
+    first.extend(sql(stage_sql(cfg, region, role_arn))?);
+    let copy_at = first.len() - 1;
+    if cfg.load.mode == LoadMode::Upsert {
+        first.extend(upsert_checks_sql(cfg));
+    }
+    let done = copy_to_stage(wh, &first).await?;
+    if cfg.load.mode != LoadMode::Append {
+        (report.table, report.rows_before) = prepared(wh, &done, count_at).await?;
+    }
+    report.loaded = done[copy_at].result_rows;
     if cfg.load.max_errors > 0 {
-        report.rejected = load_errors(wh, copy_result.query_id).await?;
+        report.rejected = load_errors(wh, done[copy_at].query_id).await?;
     }
 
     // Checks on the staged rows, before the target is touched.
-    let stage = staging_table(&cfg.table.name);
-    if let Err(e) = check_staged(cfg, wh, &stage, report.loaded).await {
+    if let Err(e) = check_staged(cfg, wh, &done[copy_at + 1..], report.loaded).await {
+        let stage = staging_table(&cfg.table.name);
         if let Err(drop) = wh.execute(&format!("DROP TABLE IF EXISTS {stage}")).await {
             tracing::warn!("could not drop the staging table {stage}: {drop}");
         }
         return Err(e);
     }
 
-    // Phase 2: one transaction moves the rows in.
+    // Request 2: one transaction moves the rows in, counts them, and reads
+    // the first rows to show (a query of its own would cost a round trip).
     let entry = LedgerEntry {
         source: cfg.s3.source.to_string(),
         fingerprint: report.source.fingerprint.clone(),
     };
-    let swap = swap_sql(cfg, &entry).map_err(|m| verification(cfg, m))?;
+    let mut swap = sql(swap_sql(cfg, &entry))?;
+    swap.push(count_sql(&cfg.table.name));
+    swap.push(preview_sql(cfg, PREVIEW_ROWS));
     let swapped = wh.batch(&swap).await?;
     if cfg.load.mode == LoadMode::Upsert {
-        report.updated = swapped.first().map(|d| d.result_rows).unwrap_or_default();
+        report.updated = swapped[0].result_rows;
     }
-    report.rows_in_table = row_count(wh, &cfg.table.name).await?;
+    let [.., counted, preview] = &swapped[..] else {
+        unreachable!("the swap ends with the count and the preview")
+    };
+    (report.rows_in_table, report.preview) =
+        tokio::try_join!(scalar(wh, counted), wh.fetch(&preview.id))?;
     verify(cfg, &report)?;
     Ok(report)
 }
 
-/// Creates the schema, the table and the load ledger if missing; returns
-/// whether the table was there already, and its rows before the load.
-async fn prepare_table(cfg: &Config, wh: &Warehouse) -> Result<(Action, i64)> {
-    let table = &cfg.table.name;
-    // Parameters, not pasted strings, even for names we validated: the habit
-    // is the point for a reader who will copy this.
-    let exists = wh
-        .query_with(
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = :schema AND table_name = :table",
-            &[
-                ("schema", table.schema.as_str()),
-                ("table", table.table.as_str()),
-            ],
-        )
-        .await?
-        .scalar_i64()
-        .unwrap_or(0)
-        > 0;
-    if let Some(sql) = create_schema_sql(&cfg.table) {
-        wh.execute(&sql).await?;
-    }
-    wh.execute(&create_table_sql(&cfg.table)).await?;
-    wh.execute(&create_ledger_sql(&table.schema)).await?;
-    let action = if exists {
+/// Whether the table was there before the first batch, and its rows then:
+/// the first statement's result and the row count at `count_at`, fetched
+/// side by side.
+async fn prepared(wh: &Warehouse, done: &[Finished], count_at: usize) -> Result<(Action, i64)> {
+    let (existed, rows) = tokio::try_join!(scalar(wh, &done[0]), scalar(wh, &done[count_at]))?;
+    let action = if existed > 0 {
         Action::Reuse
     } else {
         Action::Create
     };
-    Ok((action, row_count(wh, table).await?))
+    Ok((action, rows))
 }
 
-async fn row_count(wh: &Warehouse, table: &TableName) -> Result<i64> {
-    Ok(wh
-        .query(&count_sql(table))
-        .await?
-        .scalar_i64()
-        .unwrap_or_default())
+/// The single number a finished `SELECT COUNT(*)` returned.
+async fn scalar(wh: &Warehouse, done: &Finished) -> Result<i64> {
+    Ok(wh.fetch(&done.id).await?.scalar_i64().unwrap_or_default())
 }
 
-/// When the ledger says these exact objects were appended already: the
-/// time of that load (`append` loads each set of objects once).
-async fn appended_before(
-    cfg: &Config,
-    wh: &Warehouse,
-    fingerprint: &str,
-) -> Result<Option<String>> {
-    let table = &cfg.table.name;
-    let earlier = wh
-        .query_with(
-            &format!(
-                "SELECT TO_CHAR(loaded_at, 'YYYY-MM-DD HH24:MI:SS') FROM {} \
-                 WHERE table_name = :table AND fingerprint = :fingerprint \
-                 ORDER BY loaded_at LIMIT 1",
-                ledger_table(&table.schema)
-            ),
-            &[("table", &table.to_string()), ("fingerprint", fingerprint)],
-        )
-        .await?;
-    Ok(earlier
-        .rows
-        .first()
-        .and_then(|r| r.first())
-        .map(|when| format!("{when} UTC")))
-}
-
-/// Runs the staging batch (staging table, COPY). When the COPY fails, the
-/// error carries the rejected rows, so it says which line and why.
-async fn copy_to_stage(
-    cfg: &Config,
-    wh: &Warehouse,
-    region: &str,
-    role_arn: &str,
-) -> Result<Vec<Finished>> {
-    let staged = stage_sql(cfg, region, role_arn)
-        .map_err(|m| verification(cfg, format!("cannot build COPY: {m}")))?;
-    match wh.batch(&staged).await {
+/// Runs the load's first batch, which ends with the COPY (and, for upsert,
+/// the checks of the staged rows). When the COPY fails, the error carries
+/// the rejected rows, so it says which line and why.
+async fn copy_to_stage(wh: &Warehouse, sqls: &[String]) -> Result<Vec<Finished>> {
+    match wh.batch(sqls).await {
         Err(Error::StatementFailed {
             id,
             sql,
@@ -238,8 +219,14 @@ async fn copy_to_stage(
     }
 }
 
-/// The checks on the staging table that must pass before the swap.
-async fn check_staged(cfg: &Config, wh: &Warehouse, stage: &TableName, loaded: i64) -> Result<()> {
+/// The checks on the staging table that must pass before the swap. For
+/// upsert, `checks` are the finished [`upsert_checks_sql`] queries.
+async fn check_staged(
+    cfg: &Config,
+    wh: &Warehouse,
+    checks: &[Finished],
+    loaded: i64,
+) -> Result<()> {
     if loaded == 0 {
         return Err(verification(
             cfg,
@@ -260,23 +247,10 @@ async fn check_staged(cfg: &Config, wh: &Warehouse, stage: &TableName, loaded: i
             ),
         ));
     }
-    if cfg.load.mode == LoadMode::Upsert {
+    if let [nulls, dups] = checks {
         let key: Vec<String> = cfg.load.key.iter().map(ToString::to_string).collect();
         let key = key.join(", ");
-        let nulls: Vec<String> = cfg
-            .load
-            .key
-            .iter()
-            .map(|k| format!("{k} IS NULL"))
-            .collect();
-        let null_rows = wh
-            .query(&format!(
-                "SELECT COUNT(*) FROM {stage} WHERE {}",
-                nulls.join(" OR ")
-            ))
-            .await?
-            .scalar_i64()
-            .unwrap_or_default();
+        let (null_rows, dups) = tokio::try_join!(scalar(wh, nulls), wh.fetch(&dups.id))?;
         if null_rows > 0 {
             return Err(verification(
                 cfg,
@@ -286,11 +260,6 @@ async fn check_staged(cfg: &Config, wh: &Warehouse, stage: &TableName, loaded: i
                 ),
             ));
         }
-        let dups = wh
-            .query(&format!(
-                "SELECT {key}, COUNT(*) FROM {stage} GROUP BY {key} HAVING COUNT(*) > 1 ORDER BY 2 DESC LIMIT 5"
-            ))
-            .await?;
         if !dups.rows.is_empty() {
             let shown: Vec<String> = dups
                 .rows
@@ -328,6 +297,7 @@ async fn check_staged(cfg: &Config, wh: &Warehouse, stage: &TableName, loaded: i
 ///     loaded, rows_before, updated: 0, rows_in_table,
 ///     rejected: LoadErrors::default(),
 ///     skipped: None,
+///     preview: Default::default(),
 /// };
 /// assert!(verify(&cfg, &report(10, 7, 10)).is_ok());
 /// assert!(verify(&cfg, &report(10, 7, 12)).is_err()); // replace: exactly what was loaded

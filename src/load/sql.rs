@@ -184,6 +184,81 @@ pub fn count_sql(table: &TableName) -> String {
     format!("SELECT COUNT(*) FROM {table}")
 }
 
+/// How many rows `load` shows of the table once it is loaded.
+pub const PREVIEW_ROWS: u32 = 10;
+
+/// The first `limit` rows of the table, ordered by its first column: what a
+/// reader wants to see after a load.
+pub fn preview_sql(cfg: &Config, limit: u32) -> String {
+    let first = &cfg.table.columns[0].name;
+    format!(
+        "SELECT * FROM {} ORDER BY {first} LIMIT {limit}",
+        cfg.table.name
+    )
+}
+
+/// `1` when the table exists, `0` when not, as a query.
+///
+/// The names go in as literals because a batch takes no parameters; they
+/// are validated identifiers, and [`quote_literal`] escapes them all the
+/// same (the habit is the point for a reader who will copy this).
+pub fn table_exists_sql(table: &TableName) -> Result<String, String> {
+    Ok(format!(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {} AND table_name = {}",
+        quote_literal(table.schema.as_str())?,
+        quote_literal(table.table.as_str())?,
+    ))
+}
+
+/// The statements that open every load, in the load's first batch: whether
+/// the table exists (so the report can say if it was created), the schema,
+/// the table and the ledger if missing, and the rows in the table before
+/// the load.
+pub fn prepare_sql(cfg: &Config) -> Result<Vec<String>, String> {
+    let table = &cfg.table;
+    let mut out = vec![table_exists_sql(&table.name)?];
+    out.extend(create_schema_sql(table));
+    out.push(create_table_sql(table));
+    out.push(create_ledger_sql(&table.name.schema));
+    out.push(count_sql(&table.name));
+    Ok(out)
+}
+
+/// Append: when the ledger says these exact objects were appended already,
+/// the time of that load (`append` loads each set of objects once).
+pub fn appended_sql(cfg: &Config, fingerprint: &str) -> Result<String, String> {
+    let table = &cfg.table.name;
+    Ok(format!(
+        "SELECT TO_CHAR(loaded_at, 'YYYY-MM-DD HH24:MI:SS') FROM {} \
+         WHERE table_name = {} AND fingerprint = {} ORDER BY loaded_at LIMIT 1",
+        ledger_table(&table.schema),
+        quote_literal(&table.to_string())?,
+        quote_literal(fingerprint)?,
+    ))
+}
+
+/// Upsert's checks of the staged rows, run after the COPY in the same
+/// batch: how many rows have a NULL in the key, and up to five keys held by
+/// more than one row (with their counts).
+pub fn upsert_checks_sql(cfg: &Config) -> Vec<String> {
+    let stage = staging_table(&cfg.table.name);
+    let key: Vec<String> = cfg.load.key.iter().map(ToString::to_string).collect();
+    let key = key.join(", ");
+    let nulls: Vec<String> = cfg
+        .load
+        .key
+        .iter()
+        .map(|k| format!("{k} IS NULL"))
+        .collect();
+    vec![
+        format!("SELECT COUNT(*) FROM {stage} WHERE {}", nulls.join(" OR ")),
+        format!(
+            "SELECT {key}, COUNT(*) FROM {stage} GROUP BY {key} HAVING COUNT(*) > 1 ORDER BY {} DESC LIMIT 5",
+            cfg.load.key.len() + 1
+        ),
+    ]
+}
+
 /// Phase 1, one transaction: a fresh staging table shaped like the target,
 /// and the `COPY` into it. A staging table left by an interrupted run is
 /// dropped first, so a re-run starts clean.
@@ -247,25 +322,35 @@ pub fn swap_sql(cfg: &Config, entry: &LedgerEntry) -> Result<Vec<String>, String
     Ok(out)
 }
 
-/// The statements `load` runs, in order, for `plan` to show. `fingerprint`
-/// is the source's, when it could be listed.
+/// The statements `load` runs, in order, for `plan` to show, grouped as
+/// `load` sends them: each inner list is one `BatchExecuteStatement`, one
+/// request and one transaction. `fingerprint` is the source's, when it could
+/// be listed.
 pub fn statements(
     cfg: &Config,
     region: &str,
     role_arn: &str,
     fingerprint: Option<&str>,
-) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = create_schema_sql(&cfg.table).into_iter().collect();
-    out.push(create_table_sql(&cfg.table));
-    out.push(create_ledger_sql(&cfg.table.name.schema));
-    out.extend(stage_sql(cfg, region, role_arn)?);
-    out.extend(swap_sql(
-        cfg,
-        &LedgerEntry {
-            source: cfg.s3.source.to_string(),
-            fingerprint: fingerprint.unwrap_or("(fingerprint of the objects)").into(),
-        },
-    )?);
-    out.push(count_sql(&cfg.table.name));
-    Ok(out)
+) -> Result<Vec<Vec<String>>, String> {
+    let fingerprint = fingerprint.unwrap_or("(fingerprint of the objects)");
+    let mut first = prepare_sql(cfg)?;
+    let mut batches = Vec::new();
+    if cfg.load.mode == LoadMode::Append {
+        first.push(appended_sql(cfg, fingerprint)?);
+        batches.push(std::mem::take(&mut first));
+    }
+    first.extend(stage_sql(cfg, region, role_arn)?);
+    if cfg.load.mode == LoadMode::Upsert {
+        first.extend(upsert_checks_sql(cfg));
+    }
+    batches.push(first);
+    let entry = LedgerEntry {
+        source: cfg.s3.source.to_string(),
+        fingerprint: fingerprint.into(),
+    };
+    let mut swap = swap_sql(cfg, &entry)?;
+    swap.push(count_sql(&cfg.table.name));
+    swap.push(preview_sql(cfg, PREVIEW_ROWS));
+    batches.push(swap);
+    Ok(batches)
 }

@@ -25,6 +25,16 @@ impl Pipeline {
     /// Says what `down` would delete, after checking it may: errors if
     /// anything to delete was not created by this tool (unless forced).
     pub async fn plan_down(&self, opts: &DownOptions) -> Result<Vec<StepReport>> {
+        // The target and the IAM resources are looked up side by side: on
+        // AWS each lookup is a round trip, and they do not depend on each
+        // other. Both are awaited, and the target's error (if any) is the
+        // one reported, whichever came back first.
+        let (target, iam) = tokio::join!(self.plan_down_target(opts), self.plan_down_iam(opts));
+        Ok(target?.into_iter().chain(iam?).collect())
+    }
+
+    /// The target's line of [`Pipeline::plan_down`].
+    async fn plan_down_target(&self, opts: &DownOptions) -> Result<Vec<StepReport>> {
         let mut steps = Vec::new();
         match &self.cfg.target {
             config::TargetSettings::Serverless(sl) => {
@@ -67,25 +77,26 @@ impl Pipeline {
                 }
             }
         }
-        if opts.with_iam {
-            let policy_arn = self.policy_arn().await?;
-            steps.extend(
-                iam::teardown(
-                    &self.clients.iam,
-                    &self.cfg.iam,
-                    &policy_arn,
-                    opts.force,
-                    true,
-                )
-                .await?,
-            );
-        } else {
-            steps.push(
+        Ok(steps)
+    }
+
+    /// The role's and policy's lines of [`Pipeline::plan_down`].
+    async fn plan_down_iam(&self, opts: &DownOptions) -> Result<Vec<StepReport>> {
+        if !opts.with_iam {
+            return Ok(vec![
                 StepReport::new("iam-role", &self.cfg.iam.role_name, Action::Keep)
                     .with_detail("pass --with-iam to delete the role and policy too"),
-            );
+            ]);
         }
-        Ok(steps)
+        let policy_arn = self.policy_arn().await?;
+        iam::teardown(
+            &self.clients.iam,
+            &self.cfg.iam,
+            &policy_arn,
+            opts.force,
+            true,
+        )
+        .await
     }
 
     /// Deletes the cluster (waiting until it is gone) and, with
@@ -96,6 +107,20 @@ impl Pipeline {
         observer: &dyn Observer,
     ) -> Result<Vec<StepReport>> {
         let planned = self.plan_down(opts).await?;
+        self.down_planned(opts, planned, observer).await
+    }
+
+    /// [`Pipeline::down`] with the plan [`Pipeline::plan_down`] made just
+    /// before (to show it and ask for confirmation, say), so that the
+    /// lookups are not all made twice. Nothing is deleted on the strength of
+    /// the plan alone: the cluster and each IAM resource are looked up again,
+    /// tags included, as they are deleted.
+    pub async fn down_planned(
+        &self,
+        opts: &DownOptions,
+        planned: Vec<StepReport>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<StepReport>> {
         let mut done = Vec::new();
         match &self.cfg.target {
             config::TargetSettings::Serverless(sl) => {

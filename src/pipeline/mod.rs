@@ -47,6 +47,9 @@ pub struct Pipeline {
     /// With `[TABLE] INFER_COLUMNS`: the columns inferred from the data, or
     /// why they could not be (no data yet, say).
     pub inferred: Option<std::result::Result<Inferred, String>>,
+    /// The account id, once asked for: it cannot change while the
+    /// credentials do not, and `down` needs it three times.
+    account: std::sync::OnceLock<String>,
 }
 
 /// What `plan` found and would do.
@@ -54,11 +57,21 @@ pub struct Pipeline {
 pub struct Plan {
     /// One line per resource, in the order `up` and `load` handle them.
     pub steps: Vec<StepReport>,
-    /// The SQL `load` would run, in order (empty while the columns cannot
-    /// be inferred yet).
-    pub sql: Vec<String>,
+    /// The SQL `load` would run, in order, one list per request: each is a
+    /// `BatchExecuteStatement`, run as one transaction (empty while the
+    /// columns cannot be inferred yet).
+    pub sql: Vec<Vec<String>>,
     /// With `[TABLE] INFER_COLUMNS`: the inferred columns, to review.
     pub inferred: Option<Inferred>,
+}
+
+impl Plan {
+    /// The table's `CREATE TABLE`, as `load` would run it.
+    pub fn create_table(&self) -> Option<&str> {
+        self.sql.iter().flatten().map(String::as_str).find(|s| {
+            s.starts_with("CREATE TABLE IF NOT EXISTS") && !s.contains("s3_to_redshift_loads")
+        })
+    }
 }
 
 pub use down::DownOptions;
@@ -98,6 +111,7 @@ impl Pipeline {
             clients,
             activity: Activity::default(),
             inferred,
+            account: std::sync::OnceLock::new(),
         })
     }
 
@@ -274,23 +288,37 @@ impl Pipeline {
                 ),
             });
         }
-        let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
-        let Some(role) = role else {
-            return Err(Error::Refused {
-                action: "load with",
-                kind: "IAM role",
-                name: self.cfg.iam.role_name.clone(),
-                reason: "it does not exist; run `up` first".into(),
-            });
-        };
-        match &self.cfg.target {
+        let role = match &self.cfg.target {
             config::TargetSettings::Serverless(sl) => {
+                let role = self.existing_role().await?;
                 serverless::check_ready(&self.clients.serverless, sl, &role.arn).await?;
+                role
             }
+            // The role and the cluster are looked up side by side: two
+            // round trips' wait instead of three in a row. The role's error
+            // comes first when both fail, whichever came back first.
             config::TargetSettings::Cluster(c) => {
-                self.check_cluster_ready(c, &role.arn, observer).await?
+                let (role, state) = tokio::join!(self.existing_role(), self.existing_cluster(c));
+                let (role, mut state) = (role?, state?);
+                if state.status != "available" {
+                    // Still coming up: wait for it.
+                    state =
+                        cluster::wait_available(&self.clients.redshift, c, None, observer).await?;
+                }
+                if state.role_status(&role.arn).is_none() {
+                    return Err(Error::Refused {
+                        action: "load into",
+                        kind: "cluster",
+                        name: c.identifier.clone(),
+                        reason: format!(
+                            "role {} is not attached to it; run `up` to attach it",
+                            role.arn
+                        ),
+                    });
+                }
+                role
             }
-        }
+        };
         self.activity.step(format!(
             "loading {} into {} ({} mode)",
             cfg.s3.source,
@@ -321,51 +349,47 @@ impl Pipeline {
     }
 
     /// The cluster exists, is available and has the role.
-    async fn check_cluster_ready(
-        &self,
-        settings: &ClusterSettings,
-        role_arn: &str,
-        observer: &dyn Observer,
-    ) -> Result<()> {
-        if cluster::describe_cluster(&self.clients.redshift, &settings.identifier)
-            .await?
-            .is_none()
-        {
+    /// The role `up` created, or an error saying to run `up`.
+    async fn existing_role(&self) -> Result<iam::RoleState> {
+        let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
+        role.ok_or_else(|| Error::Refused {
+            action: "load with",
+            kind: "IAM role",
+            name: self.cfg.iam.role_name.clone(),
+            reason: "it does not exist; run `up` first".into(),
+        })
+    }
+
+    /// The cluster as it is now, or an error saying to run `up`.
+    async fn existing_cluster(&self, settings: &ClusterSettings) -> Result<cluster::ClusterState> {
+        let Some(state) =
+            cluster::describe_cluster(&self.clients.redshift, &settings.identifier).await?
+        else {
             return Err(Error::Refused {
                 action: "load into",
                 kind: "cluster",
                 name: settings.identifier.clone(),
                 reason: "it does not exist; run `up` first".into(),
             });
-        }
-        // Waits only if the cluster is still coming up or the role not yet
-        // in sync; returns at once otherwise.
-        let state =
-            cluster::wait_available(&self.clients.redshift, settings, None, observer).await?;
-        if state.role_status(role_arn).is_none() {
-            return Err(Error::Refused {
-                action: "load into",
-                kind: "cluster",
-                name: settings.identifier.clone(),
-                reason: format!("role {role_arn} is not attached to it; run `up` to attach it"),
-            });
-        }
-        Ok(())
+        };
+        Ok(state)
     }
 
     /// The first `limit` rows of the table, ordered by its first column: what
     /// a reader wants to see after a load.
     pub async fn preview(&self, limit: u32) -> Result<crate::warehouse::ResultSet> {
-        let first = &self.cfg.table.columns[0].name;
-        let sql = format!(
-            "SELECT * FROM {} ORDER BY {first} LIMIT {limit}",
-            self.cfg.table.name
-        );
+        let sql = load::preview_sql(&self.cfg, limit);
         self.warehouse().query(&sql).await
     }
 
     async fn policy_arn(&self) -> Result<String> {
-        let account = self.clients.account_id().await?;
+        let account = match self.account.get() {
+            Some(account) => account.clone(),
+            None => {
+                let account = self.clients.account_id().await?;
+                self.account.get_or_init(|| account).clone()
+            }
+        };
         Ok(iam::policy_arn(
             partition(&self.clients.region),
             &account,
