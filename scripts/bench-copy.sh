@@ -26,7 +26,7 @@ csv="$work/bench.csv"
 
 log "generating a ${MB} MB CSV"
 python3 "$ROOT/scripts/gen-csv.py" "$csv" "$MB"
-bytes=$(wc -c <"$csv" | tr -d " ")
+bytes=$(file_size "$csv")
 rows=$(( $(wc -l <"$csv") - 1 ))
 log "$rows rows, $bytes bytes"
 
@@ -42,9 +42,9 @@ PY
 
 # The floor for any COPY from the emulator: reading the object back whole.
 log "reading the object back from the emulator's S3"
-g0=$(date +%s.%N)
+g0=$(now)
 curl -sf -o /dev/null "$AWS_ENDPOINT_URL/$bucket/bench/bench.csv"
-g1=$(date +%s.%N)
+g1=$(now)
 
 # A release build of the sandbox, on its own port, against the same servers.
 cargo build --release --locked --quiet -p redshift-sandbox
@@ -100,9 +100,9 @@ if [ -n "${BASELINE_SANDBOX:-}" ]; then
   log "COPY through the baseline sandbox ($BASELINE_SANDBOX)"
   ours="$AWS_ENDPOINT_URL_REDSHIFT_DATA"
   export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/base-port")"
-  b0=$(date +%s.%N)
+  b0=$(now)
   sandbox_sql "COPY sales_base FROM 's3://$bucket/bench/bench.csv' IAM_ROLE '$role_arn' CSV IGNOREHEADER 1" >/dev/null
-  b1=$(date +%s.%N)
+  b1=$(now)
   export AWS_ENDPOINT_URL_REDSHIFT_DATA="$ours"
   kill "$base_pid"
   baseline="$b0 $b1"
@@ -118,18 +118,18 @@ time_sandbox() {
   psql "$pg dbname=$db" -qc "TRUNCATE sales"
   log "COPY through the sandbox (run $1 of $RUNS)"
   local t0 t1
-  t0=$(date +%s.%N)
+  t0=$(now)
   loaded=$(sandbox_sql "COPY sales FROM 's3://$bucket/bench/bench.csv' IAM_ROLE '$role_arn' CSV IGNOREHEADER 1")
-  t1=$(date +%s.%N)
+  t1=$(now)
   sandbox_times+=("$(python3 -c "print($t1 - $t0)")")
 }
 time_psql() {
   psql "$pg dbname=$db" -qc "TRUNCATE sales_psql"
   log "psql \\copy of the same file (run $1 of $RUNS)"
   local t0 t1
-  t0=$(date +%s.%N)
+  t0=$(now)
   psql "$pg dbname=$db" -qc "\\copy sales_psql FROM '$csv' WITH (FORMAT csv, HEADER true)"
-  t1=$(date +%s.%N)
+  t1=$(now)
   psql_times+=("$(python3 -c "print($t1 - $t0)")")
 }
 for run in $(seq "$RUNS"); do

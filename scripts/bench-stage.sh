@@ -35,9 +35,9 @@ cli="$ROOT/target/release/s3-to-redshift"
 csv="$work/bench.csv"
 log "generating a ${MB} MB CSV"
 python3 "$ROOT/scripts/gen-csv.py" "$csv" "$MB"
-bytes=$(stat -c %s "$csv")
+bytes=$(file_size "$csv")
 rows=$(( $(wc -l <"$csv") - 1 ))
-log "$rows rows, $bytes bytes; $(nproc) cores"
+log "$rows rows, $bytes bytes; $(ncpu) cores"
 
 name=bench-stage-$(date +%s)
 cat >"$work/bench.cfg" <<CFG
@@ -71,16 +71,16 @@ export S3_TO_REDSHIFT_DB_PASSWORD=Bench-Passw0rd
 "$cli" --config "$work/bench.cfg" up >/dev/null
 
 log "single file: upload_file, then load"
-t0=$(date +%s.%N)
+t0=$(now)
 "$ROOT/.venv/bin/python" -c "import boto3; boto3.client('s3').upload_file('$csv', '$name', 'single/bench.csv')"
-t1=$(date +%s.%N)
+t1=$(now)
 "$cli" --config "$work/bench.cfg" load >"$work/load.out" 2>"$work/load.err" || { cat "$work/load.out" "$work/load.err"; exit 1; }
-t2=$(date +%s.%N)
+t2=$(now)
 
 log "stage: split, gzip, parallel upload, manifest, load"
-t3=$(date +%s.%N)
+t3=$(now)
 "$cli" --config "$work/bench.cfg" stage "$csv" >"$work/stage.out" 2>"$work/stage.err" || { cat "$work/stage.out" "$work/stage.err"; exit 1; }
-t4=$(date +%s.%N)
+t4=$(now)
 grep -h "rows" "$work/load.out" "$work/stage.out" | sed 's/^/  /'
 
 staged=$("$ROOT/.venv/bin/python" - "$name" <<'PY'
@@ -103,6 +103,6 @@ print(f"ratio stage/single: {stage / single:.2f} (time), {staged / b:.2f} (bytes
 PY
 # The book shows these figures; BOOK_RECORD=1 writes them there.
 if [ -n "${BOOK_RECORD:-}" ]; then
-  { cat "$work/figures.txt"; echo "($(nproc) cores; $(date -u +%Y-%m-%d))"; } >"$ROOT/book/src/generated/bench-stage.txt"
+  { cat "$work/figures.txt"; echo "($(ncpu) cores; $(date -u +%Y-%m-%d))"; } >"$ROOT/book/src/generated/bench-stage.txt"
   log "wrote book/src/generated/bench-stage.txt"
 fi

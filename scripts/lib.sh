@@ -16,6 +16,18 @@ RUN_DIR="${S2R_STACK_DIR:-}"
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# The time now, in seconds with a fraction, on any system: bash 5's
+# EPOCHREALTIME, else Python (macOS ships bash 3.2, and `date +%N` is GNU's).
+now() {
+  if [ -n "${EPOCHREALTIME:-}" ]; then echo "${EPOCHREALTIME/,/.}"; else python3 -c 'import time; print(time.time())'; fi
+}
+
+# The number of CPU cores (`nproc` is GNU's; getconf is everywhere).
+ncpu() { getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1; }
+
+# A file's size in bytes (`stat -c` is GNU's, `stat -f` BSD's; wc is both).
+file_size() { wc -c <"$1" | tr -d ' '; }
+
 # A free TCP port on 127.0.0.1, chosen by the kernel.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -67,23 +67,67 @@ find_stack() {
 # PostgreSQL refuses to run as root; as root we run it as the `postgres`
 # user that Debian's package creates.
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" != 0 ]; then "$@"; return; fi
+  # runuser lives in sbin, which a root PATH may lack.
+  local r; r=$(command -v runuser || echo /usr/sbin/runuser)
+  "$r" -u postgres -- "$@"
+}
+
+# The folder of PostgreSQL's server programs (initdb, pg_ctl), wherever this
+# machine has them, in this order:
+#   1. S2R_PG_BIN, if set (a folder holding initdb);
+#   2. initdb on PATH (Fedora, Arch, Homebrew's bin, any folder you add);
+#   3. `pg_config --bindir`;
+#   4. the usual folders of packages that keep them off PATH: Debian and
+#      Ubuntu (/usr/lib/postgresql/N/bin), RHEL and the PGDG packages
+#      (/usr/pgsql-N/bin), Homebrew's versioned kegs, Postgres.app
+#      (skipped when S2R_PG_ONLY_PATH=1, to check that PATH alone suffices).
+# Prints "FOLDER WHERE" (where it was found) and fails when none has it.
+pg_find() {
+  local d
+  if [ -n "${S2R_PG_BIN:-}" ]; then
+    [ -x "$S2R_PG_BIN/initdb" ] || die "S2R_PG_BIN=$S2R_PG_BIN holds no initdb"
+    echo "$S2R_PG_BIN S2R_PG_BIN"; return
+  fi
+  if d=$(command -v initdb 2>/dev/null); then echo "$(dirname "$d") PATH"; return; fi
+  if command -v pg_config >/dev/null 2>&1 && d=$(pg_config --bindir 2>/dev/null) && [ -x "$d/initdb" ]; then
+    echo "$d pg_config"; return
+  fi
+  [ "${S2R_PG_ONLY_PATH:-}" = 1 ] && return 1
+  # The highest version first: numeric order on the folder's version part
+  # (no `sort -V`, which not every sort has).
+  for d in $(for g in /usr/lib/postgresql/*/bin /usr/pgsql-*/bin /opt/homebrew/opt/postgresql@*/bin \
+               /usr/local/opt/postgresql@*/bin /Applications/Postgres.app/Contents/Versions/*/bin; do
+               [ -x "$g/initdb" ] && printf '%s %s\n' "$(printf '%s' "$g" | tr -cd '0-9' | cut -c1-4)" "$g"
+             done | sort -rn | cut -d' ' -f2-); do
+    echo "$d its-package-folder"; return
+  done
+  return 1
 }
 
 pg_bin() {
-  local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+  # The folder recorded when this stack's server started, so that `stop`
+  # uses the same programs whatever PATH is then.
+  if [ -n "${RUN_DIR:-}" ] && [ -s "$RUN_DIR/postgres.bin" ]; then cat "$RUN_DIR/postgres.bin"; return; fi
+  local found; found=$(pg_find) || return 1
+  echo "${found%% *}"
 }
 
 install_postgres() {
-  if ! pg_bin >/dev/null; then
-    [ "$(id -u)" = 0 ] || die "PostgreSQL is needed: sudo apt-get install postgresql"
+  if ! pg_find >/dev/null && [ "${S2R_PG_ONLY_PATH:-}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing PostgreSQL (Debian package postgresql)"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   fi
-  pg_bin >/dev/null || die "PostgreSQL binaries not found under /usr/lib/postgresql"
+  local found
+  found=$(pg_find) || die "PostgreSQL's server programs (initdb, pg_ctl) were not found on PATH, through pg_config, or in the usual folders. Install them:
+    Debian, Ubuntu:   sudo apt-get install postgresql
+    Fedora, RHEL:     sudo dnf install postgresql-server
+    Arch:             sudo pacman -S postgresql
+    Alpine:           sudo apk add postgresql
+    macOS:            brew install postgresql@17   (or Postgres.app)
+  or point S2R_PG_BIN at the folder that holds initdb."
+  log "PostgreSQL programs: ${found%% *} (found through ${found#* })"
   if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
   fi
@@ -93,7 +137,12 @@ pg_running() { [ -n "$PGDIR" ] && [ -f "$PGDIR/postmaster.pid" ] && kill -0 "$(h
 
 start_postgres() {
   install_postgres
-  local bin; bin=$(pg_bin)
+  local bin
+  if ! pg_running; then
+    bin=$(pg_find) || die "PostgreSQL's programs are gone"
+    bin=${bin%% *}
+    echo "$bin" >"$RUN_DIR/postgres.bin"
+  fi
   if ! pg_running; then
     [ -n "$PGDIR" ] && rm -rf "$PGDIR"
     PGDIR=$(mktemp -d /tmp/s3-to-redshift-postgres.XXXXXX)
@@ -119,7 +168,7 @@ stop_postgres() {
     log "PostgreSQL stopped"
   fi
   [ -n "$PGDIR" ] && rm -rf "$PGDIR"
-  rm -f "$pg_pidfile" "$pg_dirfile"
+  rm -f "$pg_pidfile" "$pg_dirfile" "$RUN_DIR/postgres.bin"
 }
 
 sb_running() { [ -f "$sb_pidfile" ] && kill -0 "$(cat "$sb_pidfile")" 2>/dev/null; }
