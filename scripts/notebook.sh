@@ -70,8 +70,17 @@ def secs(cell):
     p = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     return (p(b) - p(a)).total_seconds()
 code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-first = secs(code[0])
+times = [secs(c) for c in code]
+for i, (c, t) in enumerate(zip(code, times), 1):
+    src = c["source"]
+    lines = src.splitlines() if isinstance(src, str) else src
+    line = next((l.strip() for l in lines if l.strip() and not l.startswith("//")), "")
+    print(f"  cell {i:2}: {t:6.1f} s  {line[:60]}" if t is not None else f"  cell {i:2}: no timing")
+first = times[0]
+later = [t for t in times[1:] if t is not None]
 print(f"first cell (compiling the crate into the kernel): {first:.0f} s" if first else "first cell: no timing")
+if later:
+    print(f"later cells: {sum(later) / len(later):.1f} s on average ({len(later)} cells, {sum(later):.0f} s)")
 print(f"whole notebook: {sys.argv[2]} s for {len(code)} code cells")
 PY
 if [ "${1:-}" = --update ]; then

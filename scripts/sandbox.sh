@@ -153,9 +153,13 @@ start_postgres() {
       || { cat "$RUN_DIR/initdb.log" >&2; die "initdb failed"; }
     local port; port=$(free_port)
     # Loopback only, the socket in the data folder (not /var/run), and
-    # enough connections for the sandbox's pool plus the tests' own.
+    # enough connections for the sandbox's pool plus the tests' own. The
+    # data is thrown away with the stack, so nothing is written for crash
+    # safety: no fsync, no full-page images, no WAL for what a transaction
+    # creates and fills itself (wal_level=minimal: a COPY into the staging
+    # table made in the same batch), and checkpoints far apart.
     as_pg "$bin/pg_ctl" -D "$PGDIR" -l "$PGDIR/server.log" -w \
-      -o "-h 127.0.0.1 -p $port -k $PGDIR -c max_connections=200 -c fsync=off" start >/dev/null \
+      -o "-h 127.0.0.1 -p $port -k $PGDIR -c max_connections=200 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=4GB" start >/dev/null \
       || { tail -20 "$PGDIR/server.log" >&2; die "PostgreSQL did not start"; }
     echo "$port" >"$pg_pidfile"
     log "PostgreSQL listening on 127.0.0.1:$port (data in $PGDIR)"

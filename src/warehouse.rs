@@ -65,7 +65,7 @@ impl fmt::Display for Target {
 }
 
 /// How statements are waited on: [`Polling::default`] starts at 10 ms and
-/// grows to 2 s, for at most 15 minutes (the one pacing type, shared with
+/// grows to 1 s, for at most 15 minutes (the one pacing type, shared with
 /// the cluster waits, lives in [`crate::wait`]).
 pub use crate::wait::Polling;
 
