@@ -47,14 +47,42 @@ CHAPTERS = [
     "table.md", "copy.md", "verify.md", "teardown.md",
 ]
 
+PRE_CELL = """\
+// How evcxr compiles: no optimisation (each later cell compiles in about
+// 3 s instead of 8; the SDK's speed does not matter where every call waits
+// on the network), and a cache of what it compiled, kept between kernels.
+:opt 0
+:cache 4000
+// evcxr compiles a whole cell before it runs any of it, so the next cell
+// cannot say while it compiles how long it will take: this one says it.
+{
+    fn size(p: &std::path::Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(p) else { return 0 };
+        entries.flatten().map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        }).sum()
+    }
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let caches = [
+        std::env::var_os("XDG_CACHE_HOME").map(std::path::PathBuf::from).unwrap_or(home.join(".cache")),
+        home.join("Library/Caches"),
+    ];
+    let mb = caches.iter().map(|c| size(&c.join("evcxr"))).sum::<u64>() >> 20;
+    if mb > 500 {
+        println!("evcxr's cache holds {mb} MB: the next cell should take about a minute or less");
+    } else {
+        println!("evcxr's cache is empty: the next cell compiles the AWS SDK, about 2 minutes on 2 cores");
+    }
+}"""
+
 FIRST_CELL = """\
 // Compiles this repository's library, and with it the AWS SDK for Rust,
-// into the kernel: minutes the first time, seconds afterwards (evcxr keeps
-// a cache). Start the local stack first, in the shell that starts Jupyter:
+// into the kernel (the cell above said how long it should take). Start the
+// local stack first, in the shell that starts Jupyter:
 //     eval "$(scripts/sandbox.sh start)"
 // Nothing below reaches a real AWS account unless you set
 // S3_TO_REDSHIFT_TUTORIAL_ON_AWS=1 (see the book's "On AWS" page).
-:cache 4000
 :preserve_vars_on_panic 1
 :dep s3-to-redshift = { path = ".." }
 // The SDK crates, at the versions the library uses.
@@ -229,6 +257,7 @@ def build_cells():
          "`scripts/notebook.py`: edit the book, not this notebook. Each cell "
          "runs against the local stack by default, with the Rust kernel "
          "[evcxr](https://github.com/evcxr/evcxr); run them in order."),
+        ("code", PRE_CELL),
         ("code", FIRST_CELL),
     ]
     for n, (kind, value) in enumerate(kept):

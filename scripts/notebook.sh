@@ -76,9 +76,11 @@ for i, (c, t) in enumerate(zip(code, times), 1):
     lines = src.splitlines() if isinstance(src, str) else src
     line = next((l.strip() for l in lines if l.strip() and not l.startswith("//")), "")
     print(f"  cell {i:2}: {t:6.1f} s  {line[:60]}" if t is not None else f"  cell {i:2}: no timing")
-first = times[0]
-later = [t for t in times[1:] if t is not None]
-print(f"first cell (compiling the crate into the kernel): {first:.0f} s" if first else "first cell: no timing")
+# The cell that compiles the crate (`:dep`), and the ones after it.
+dep = next(i for i, c in enumerate(code) if ":dep " in "".join(c["source"]))
+first = times[dep]
+later = [t for t in times[dep + 1:] if t is not None]
+print(f"cell {dep + 1} (compiling the crate into the kernel): {first:.0f} s" if first else "first cell: no timing")
 if later:
     print(f"later cells: {sum(later) / len(later):.1f} s on average ({len(later)} cells, {sum(later):.0f} s)")
 print(f"whole notebook: {sys.argv[2]} s for {len(code)} code cells")
