@@ -16,9 +16,9 @@ cd "$ROOT"
 
 MB=${BENCH_MB:-1024}
 if ! "$ROOT/scripts/sandbox.sh" env >/dev/null 2>&1; then
-  trap '"$ROOT/scripts/sandbox.sh" stop; [ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null; rm -rf "$work"' EXIT
+  trap '"$ROOT/scripts/sandbox.sh" stop; { [ -z "${bench_pid:-}" ] || kill "$bench_pid" 2>/dev/null || true; }; rm -rf "$work"' EXIT
 else
-  trap '[ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null; rm -rf "$work"' EXIT
+  trap '{ [ -z "${bench_pid:-}" ] || kill "$bench_pid" 2>/dev/null || true; }; rm -rf "$work"' EXIT
 fi
 eval "$("$ROOT/scripts/sandbox.sh" start)"
 work=$(mktemp -d)
@@ -135,7 +135,9 @@ time_psql() {
 for run in $(seq "$RUNS"); do
   if [ $((run % 2)) = 1 ]; then time_sandbox "$run"; time_psql "$run"; else time_psql "$run"; time_sandbox "$run"; fi
 done
-peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$bench_pid/status")
+# The peak memory, where /proc tells it (Linux); 0 elsewhere.
+peak_kb=0
+[ -r "/proc/$bench_pid/status" ] && peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$bench_pid/status")
 t0=0 t1=$(best "${sandbox_times[@]}") t2=0 t3=$(best "${psql_times[@]}")
 log "sandbox runs: ${sandbox_times[*]}"
 log "psql runs:    ${psql_times[*]}"

@@ -23,7 +23,7 @@ ROWS=${BENCH_ROWS:-100000}
 RUNS=${BENCH_RUNS:-5}
 work=$(mktemp -d)
 cleanup() {
-  [ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null
+  { [ -z "${bench_pid:-}" ] || kill "$bench_pid" 2>/dev/null || true; }
   "$ROOT/scripts/sandbox.sh" stop
   rm -rf "$work"
 }

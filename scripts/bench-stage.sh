@@ -22,8 +22,8 @@ MB=${BENCH_MB:-256}
 RATES=${BENCH_RATES:-100m 1g}
 work=$(mktemp -d)
 cleanup() {
-  [ -n "${bench_pid:-}" ] && kill "$bench_pid" 2>/dev/null
-  [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null
+  { [ -z "${bench_pid:-}" ] || kill "$bench_pid" 2>/dev/null || true; }
+  { [ -z "${proxy_pid:-}" ] || kill "$proxy_pid" 2>/dev/null || true; }
   "$ROOT/scripts/sandbox.sh" stop
   rm -rf "$work"
 }

@@ -94,11 +94,16 @@ pg_find() {
     echo "$d pg_config"; return
   fi
   [ "${S2R_PG_ONLY_PATH:-}" = 1 ] && return 1
-  # The highest version first: numeric order on the folder's version part
-  # (no `sort -V`, which not every sort has).
+  # The highest major version first, in numeric order (no `sort -V`, which
+  # not every sort has); a folder with no version number (Postgres.app's
+  # `latest`) last.
+  local g v
   for d in $(for g in /usr/lib/postgresql/*/bin /usr/pgsql-*/bin /opt/homebrew/opt/postgresql@*/bin \
                /usr/local/opt/postgresql@*/bin /Applications/Postgres.app/Contents/Versions/*/bin; do
-               [ -x "$g/initdb" ] && printf '%s %s\n' "$(printf '%s' "$g" | tr -cd '0-9' | cut -c1-4)" "$g"
+               [ -x "$g/initdb" ] || continue
+               v=$(printf '%s' "$g" | sed -E 's#.*(postgresql/|pgsql-|postgresql@|Versions/)([0-9]+).*#\2#')
+               case $v in '' | *[!0-9]*) v=0 ;; esac
+               printf '%s %s\n' "$v" "$g"
              done | sort -rn | cut -d' ' -f2-); do
     echo "$d its-package-folder"; return
   done

@@ -236,10 +236,12 @@ async fn run(command: Command, pipeline: &Pipeline, progress: &Progress) -> Resu
                     report.rejected.to_string().trim_end()
                 );
             }
-            // The load read them already, unless it had nothing to do.
-            let rows = match report.skipped {
-                None => report.preview,
-                Some(_) => pipeline.preview(load::PREVIEW_ROWS).await?,
+            // The load read them already, unless it had nothing to do (or
+            // could not fetch them).
+            let rows = if report.preview.columns.is_empty() {
+                pipeline.preview(load::PREVIEW_ROWS).await?
+            } else {
+                report.preview
             };
             println!("\nThe first rows of {}:\n{rows}", pipeline.cfg.table.name);
         }

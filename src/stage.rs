@@ -308,8 +308,8 @@ pub async fn upload(
 
     // Compress on every core, and upload each part as it is compressed, a
     // chunk at a time: on a slow link the upload, not the compression, sets
-    // the pace, and the two overlap. Each part holds at most three chunks
-    // in memory (one filling, one waiting, one being sent).
+    // the pace, and the two overlap. Each part holds at most four chunks
+    // in memory (one filling, one in the channel, two in the uploader).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let compressing = Arc::new(Semaphore::new(cores));
     let header = Arc::new(split.header.clone());
@@ -324,17 +324,19 @@ pub async fn upload(
         let done_raw = done_raw.clone();
         tasks.push(tokio::spawn(async move {
             let _cpu = compressing.acquire_owned().await.expect("open");
-            let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(1);
+            let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(1);
             let compressor = tokio::task::spawn_blocking(move || {
                 let stopped = || std::io::Error::other("the upload stopped");
                 let done = compress_part(&path, &header, start, end, |chunk| {
-                    tx.blocking_send(Ok(chunk)).map_err(|_| stopped())
+                    tx.blocking_send(Piece::Chunk(chunk)).map_err(|_| stopped())
                 });
-                // A failure ends the stream, so that the upload is aborted
-                // rather than completed with what came before it.
-                if let Err(e) = done {
-                    let _ = tx.blocking_send(Err(e));
-                }
+                // The upload completes only on `End`: a failure (or a panic,
+                // which sends nothing) aborts it rather than leaving what
+                // came before as the whole part.
+                let _ = tx.blocking_send(match done {
+                    Ok(()) => Piece::End,
+                    Err(e) => Piece::Failed(e),
+                });
             });
             let sent = put(&s3, &bucket, &key, rx).await;
             compressor.await.expect("compression does not panic");
@@ -435,6 +437,16 @@ async fn write_manifest(
     Ok(manifest)
 }
 
+/// What the compressor hands the uploader of its part.
+enum Piece {
+    /// The next chunk of the gzip stream.
+    Chunk(Vec<u8>),
+    /// The stream is whole: the upload may be completed.
+    End,
+    /// Compression failed: the upload is aborted.
+    Failed(std::io::Error),
+}
+
 /// Uploads one part from the chunks `compress_part` sends, returning its
 /// size: a single `PutObject` when it is one chunk, else a multipart upload
 /// of a chunk per part, each sent as soon as it arrives, aborted if one
@@ -443,21 +455,21 @@ async fn put(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-    mut chunks: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    mut chunks: tokio::sync::mpsc::Receiver<Piece>,
 ) -> std::result::Result<u64, String> {
     let uri = format!("s3://{bucket}/{key}");
     let show = |op: &str, e: &dyn std::fmt::Display| format!("S3 {op} on {uri} failed: {e}");
-    let unread = |e: std::io::Error| format!("the part for {uri} could not be compressed: {e}");
-    let first = chunks
-        .recv()
-        .await
-        .ok_or_else(|| format!("nothing to upload to {uri}"))?
-        .map_err(unread)?;
-    let second = match chunks.recv().await {
-        Some(chunk) => Some(chunk.map_err(unread)?),
-        None => None,
+    // The next chunk, `None` at the end of the stream, or why there is none.
+    let mut next_chunk = async || match chunks.recv().await {
+        Some(Piece::Chunk(chunk)) => Ok(Some(chunk)),
+        Some(Piece::End) => Ok(None),
+        Some(Piece::Failed(e)) => Err(format!("the part for {uri} could not be compressed: {e}")),
+        None => Err(format!("the compression of the part for {uri} stopped")),
     };
-    let Some(second) = second else {
+    let first = next_chunk()
+        .await?
+        .ok_or_else(|| format!("nothing to upload to {uri}"))?;
+    let Some(second) = next_chunk().await? else {
         let size = first.len() as u64;
         return s3
             .put_object()
@@ -524,13 +536,12 @@ async fn put(
         }
         next = match waiting.take() {
             Some(chunk) => Some(chunk),
-            None => match chunks.recv().await {
-                Some(Ok(chunk)) => Some(chunk),
-                Some(Err(e)) => {
+            None => match next_chunk().await {
+                Ok(chunk) => chunk,
+                Err(e) => {
                     abort().await;
-                    return Err(unread(e));
+                    return Err(e);
                 }
-                None => None,
             },
         };
     }

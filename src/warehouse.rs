@@ -361,6 +361,19 @@ impl Warehouse {
     }
 }
 
+/// A token no other request of this process (or, in practice, any other)
+/// uses: the time, the process and a counter. The Data API runs a request
+/// whose token it has seen only once, so an SDK retry cannot run SQL twice.
+pub fn client_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = SENT.fetch_add(1, Ordering::Relaxed);
+    format!("s2r-{nanos:x}-{}-{n}", std::process::id())
+}
+
 // ANCHOR: execute_statement
 /// Submits `sql` to the Data API and returns the statement's id.
 ///
@@ -374,7 +387,13 @@ pub async fn execute_statement(
     sql: &str,
     params: &[(&str, &str)],
 ) -> Result<String> {
-    let req = data.execute_statement().sql(sql);
+    // The token makes the call idempotent: if the SDK retries it after a
+    // dropped connection, the service returns the statement it already
+    // started rather than running the SQL twice.
+    let req = data
+        .execute_statement()
+        .sql(sql)
+        .client_token(client_token());
     // A cluster is named with a database user, whose temporary credentials
     // the Data API fetches itself: no password travels. A Serverless
     // workgroup runs the SQL as the caller's IAM identity.
@@ -425,7 +444,12 @@ pub async fn batch_execute_statement(
     target: &Target,
     sqls: &[String],
 ) -> Result<String> {
-    let req = data.batch_execute_statement().set_sqls(Some(sqls.to_vec()));
+    // Idempotent, as in `execute_statement`: a retried batch (say, the
+    // load's swap) must not run twice.
+    let req = data
+        .batch_execute_statement()
+        .set_sqls(Some(sqls.to_vec()))
+        .client_token(client_token());
     let req = match target {
         Target::Cluster {
             identifier,

@@ -214,10 +214,15 @@ impl Pg {
         admin: &Client,
         ready: &mut HashSet<String>,
     ) -> Result<String, BoxError> {
-        use std::hash::{Hash, Hasher};
-        let mut hash = std::collections::hash_map::DefaultHasher::new();
-        (INIT_SQL, crate::dialect::INSTALL_SQL).hash(&mut hash);
-        let name = format!("sandbox_template_{:016x}", hash.finish());
+        // FNV-1a: stable across Rust releases, unlike std's hasher, so
+        // sandboxes built by different toolchains agree on the name.
+        let hash = [INIT_SQL, crate::dialect::INSTALL_SQL]
+            .iter()
+            .flat_map(|s| s.bytes())
+            .fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+            });
+        let name = format!("sandbox_template_{hash:016x}");
         if ready.contains(&name) {
             return Ok(name);
         }
@@ -226,7 +231,11 @@ impl Pg {
             .await?
             .is_some();
         if !exists {
-            let building = format!("{name}_{}", std::process::id());
+            // A name of its own (two engines in one process have one pid).
+            let building = format!(
+                "{name}_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            );
             // Two calls: neither command runs inside a transaction block,
             // which one multi-statement query would be.
             admin
@@ -246,15 +255,24 @@ impl Pg {
                     "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
                 ))
                 .await;
-            if renamed.is_err() {
-                // Another sandbox finished first: use its template.
+            if let Err(e) = renamed {
                 admin
                     .batch_execute(&format!(
                         "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
                     ))
                     .await?;
+                // Another sandbox finished first, and its template is there
+                // to use; or the rename failed, and that is the error.
+                let there = admin
+                    .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                    .await?
+                    .is_some();
+                if !there {
+                    return Err(e.into());
+                }
+            } else {
+                tracing::info!("built the template database {name}");
             }
-            tracing::info!("built the template database {name}");
         }
         ready.insert(name.clone());
         Ok(name)

@@ -181,11 +181,14 @@ pub async fn teardown(
     dry_run: bool,
 ) -> Result<Vec<StepReport>> {
     // The document does not matter for deletion; Null never matches.
-    // Both looked up at once: on AWS each IAM call is a round trip of its own.
-    let (policy, role) = tokio::try_join!(
+    // Both looked up at once: on AWS each IAM call is a round trip of its
+    // own. Both are awaited and the policy's error comes first, so that
+    // the message does not depend on which reply came back first.
+    let (policy, role) = tokio::join!(
         inspect_policy(iam, policy_arn, &settings.role_name, &Value::Null),
         inspect_role(iam, &settings.role_name)
-    )?;
+    );
+    let (policy, role) = (policy?, role?);
     if policy.as_ref().is_some_and(|p| !p.managed) && !force {
         return Err(not_ours("delete", "IAM policy", &settings.policy_name));
     }

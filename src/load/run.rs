@@ -164,9 +164,14 @@ pub async fn run(
     let [.., counted, preview] = &swapped[..] else {
         unreachable!("the swap ends with the count and the preview")
     };
-    (report.rows_in_table, report.preview) =
-        tokio::try_join!(scalar(wh, counted), wh.fetch(&preview.id))?;
+    report.rows_in_table = scalar(wh, counted).await?;
     verify(cfg, &report)?;
+    // The load is done and verified: failing to fetch the rows to show
+    // must not make it look failed (an empty preview; the CLI asks again).
+    match wh.fetch(&preview.id).await {
+        Ok(rows) => report.preview = rows,
+        Err(e) => tracing::warn!("could not fetch the first rows of the table: {e}"),
+    }
     Ok(report)
 }
 
@@ -174,7 +179,10 @@ pub async fn run(
 /// the first statement's result and the row count at `count_at`, fetched
 /// side by side.
 async fn prepared(wh: &Warehouse, done: &[Finished], count_at: usize) -> Result<(Action, i64)> {
-    let (existed, rows) = tokio::try_join!(scalar(wh, &done[0]), scalar(wh, &done[count_at]))?;
+    // Both awaited, and the first one's error reported if both fail, so
+    // that the message does not depend on which reply came back first.
+    let (existed, rows) = tokio::join!(scalar(wh, &done[0]), scalar(wh, &done[count_at]));
+    let (existed, rows) = (existed?, rows?);
     let action = if existed > 0 {
         Action::Reuse
     } else {
@@ -250,7 +258,8 @@ async fn check_staged(
     if let [nulls, dups] = checks {
         let key: Vec<String> = cfg.load.key.iter().map(ToString::to_string).collect();
         let key = key.join(", ");
-        let (null_rows, dups) = tokio::try_join!(scalar(wh, nulls), wh.fetch(&dups.id))?;
+        let (null_rows, dups) = tokio::join!(scalar(wh, nulls), wh.fetch(&dups.id));
+        let (null_rows, dups) = (null_rows?, dups?);
         if null_rows > 0 {
             return Err(verification(
                 cfg,

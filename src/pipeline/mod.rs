@@ -348,7 +348,6 @@ impl Pipeline {
         Ok(report)
     }
 
-    /// The cluster exists, is available and has the role.
     /// The role `up` created, or an error saying to run `up`.
     async fn existing_role(&self) -> Result<iam::RoleState> {
         let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;

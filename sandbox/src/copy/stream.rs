@@ -402,8 +402,10 @@ impl Records {
     fn record(&self) -> Record<'_> {
         let bytes = &self.fields_buf[..self.out_len];
         Record {
-            // One UTF-8 check for the whole record: the delimiter is ASCII,
-            // so every field of valid text is valid text too.
+            // One UTF-8 check for the whole record. It does not make every
+            // field valid text: the parser took out the delimiters and
+            // quotes, so `\xC3,\xA9` is checked as the valid `é`. Hence
+            // `fields` checks each field's ends.
             text: std::str::from_utf8(bytes).ok(),
             bytes,
             ends: &self.ends[..self.ends_len],
@@ -425,8 +427,10 @@ impl<'r> Record<'r> {
         let (bytes, text, ends) = (self.bytes, self.text, self.ends);
         (0..ends.len()).map(move |i| {
             let range = if i == 0 { 0 } else { ends[i - 1] }..ends[i];
-            Some(match text {
-                Some(t) => Cow::Borrowed(&t[range]),
+            // Borrowed when the field's ends fall between characters of
+            // the valid record; checked on its own otherwise.
+            Some(match text.and_then(|t| t.get(range.clone())) {
+                Some(field) => Cow::Borrowed(field),
                 None => String::from_utf8_lossy(&bytes[range]),
             })
         })
@@ -436,5 +440,31 @@ impl<'r> Record<'r> {
     fn raw(&self, delimiter: char) -> String {
         let fields: Vec<Cow<str>> = self.fields().flatten().collect();
         fields.join(&delimiter.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A character split by a delimiter is two invalid fields, not a panic,
+    /// though the record without its delimiter is valid UTF-8.
+    #[test]
+    fn a_character_cut_by_the_delimiter_is_two_replaced_fields() {
+        let bytes = [0xC3, 0xA9];
+        let record = Record {
+            bytes: &bytes,
+            text: std::str::from_utf8(&bytes).ok(),
+            ends: &[1, 2],
+        };
+        assert!(record.text.is_some(), "the record alone is `é`");
+        let fields: Vec<_> = record.fields().flatten().collect();
+        assert_eq!(fields, ["\u{FFFD}", "\u{FFFD}"]);
+        let whole = Record {
+            bytes: &bytes,
+            text: std::str::from_utf8(&bytes).ok(),
+            ends: &[2],
+        };
+        assert_eq!(whole.fields().flatten().collect::<Vec<_>>(), ["é"]);
     }
 }
