@@ -141,27 +141,34 @@ impl Pipeline {
         self.activity
             .step("looking up the IAM role, the policy and the cluster (read-only)");
         let part = partition(&self.clients.region);
-        let account = self.clients.account_id().await?;
+        let account = self.account().await?;
         let policy_arn = iam::policy_arn(part, &account, &self.cfg.iam.policy_name);
         let policy_doc = iam::read_policy_for(&self.cfg.s3.readable(), part);
-        let role = iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name).await?;
-        let policy = iam::inspect_policy(
-            &self.clients.iam,
-            &policy_arn,
-            &self.cfg.iam.role_name,
-            &policy_doc,
-        )
-        .await?;
-        let (cluster, workgroup) = match &self.cfg.target {
-            config::TargetSettings::Serverless(sl) => (
-                None,
-                serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?,
-            ),
-            config::TargetSettings::Cluster(c) => (
-                cluster::describe_cluster(&self.clients.redshift, &c.identifier).await?,
-                None,
-            ),
+        let target = async {
+            Ok::<_, Error>(match &self.cfg.target {
+                config::TargetSettings::Serverless(sl) => (
+                    None,
+                    serverless::inspect_workgroup(&self.clients.serverless, &sl.workgroup).await?,
+                ),
+                config::TargetSettings::Cluster(c) => (
+                    cluster::describe_cluster(&self.clients.redshift, &c.identifier).await?,
+                    None,
+                ),
+            })
         };
+        // The three lookups side by side (on AWS, three round trips' wait
+        // becomes one); errors reported in this order, whichever came first.
+        let (role, policy, target) = tokio::join!(
+            iam::inspect_role(&self.clients.iam, &self.cfg.iam.role_name),
+            iam::inspect_policy(
+                &self.clients.iam,
+                &policy_arn,
+                &self.cfg.iam.role_name,
+                &policy_doc,
+            ),
+            target
+        );
+        let (role, policy, (cluster, workgroup)) = (role?, policy?, target?);
         let role_arn = match &role {
             Some(r) => r.arn.clone(),
             None => format!("arn:{part}:iam::{account}:role/{}", self.cfg.iam.role_name),
@@ -381,14 +388,19 @@ impl Pipeline {
         self.warehouse().query(&sql).await
     }
 
-    async fn policy_arn(&self) -> Result<String> {
-        let account = match self.account.get() {
+    /// The account id, asked of STS once.
+    async fn account(&self) -> Result<String> {
+        Ok(match self.account.get() {
             Some(account) => account.clone(),
             None => {
                 let account = self.clients.account_id().await?;
                 self.account.get_or_init(|| account).clone()
             }
-        };
+        })
+    }
+
+    async fn policy_arn(&self) -> Result<String> {
+        let account = self.account().await?;
         Ok(iam::policy_arn(
             partition(&self.clients.region),
             &account,
