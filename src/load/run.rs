@@ -107,30 +107,38 @@ pub async fn run(
         skipped: None,
         preview: ResultSet::default(),
     };
-    let sql = |built: Result<Vec<String>, String>| built.map_err(|m| verification(cfg, m));
+    // The batches `plan` shows, so that what it shows is what runs; each
+    // result is then found by what its statement is.
+    let fingerprint = Some(report.source.fingerprint.as_str());
+    let batches =
+        statements(cfg, region, role_arn, fingerprint).map_err(|m| verification(cfg, m))?;
+    let (swap, before_swap) = batches.split_last().expect("the load ends with the swap");
+    let count = count_sql(&cfg.table.name);
+    let count_at = before_swap[0]
+        .iter()
+        .position(|s| *s == count)
+        .expect("the first request counts the rows");
 
     // Request 1: the table, and (but in append mode) the COPY.
-    let mut first = sql(prepare_sql(cfg))?;
-    let count_at = first.len() - 1;
     if cfg.load.mode == LoadMode::Append {
-        let appended = appended_sql(cfg, &report.source.fingerprint);
-        first.push(appended.map_err(|m| verification(cfg, m))?);
-        let done = wh.batch(&first).await?;
+        let done = wh.batch(&before_swap[0]).await?;
         (report.table, report.rows_before) = prepared(wh, &done, count_at).await?;
         report.rows_in_table = report.rows_before;
-        let earlier = wh.fetch(&done[count_at + 1].id).await?;
+        let ledger = done
+            .last()
+            .expect("append's first request ends with the ledger");
+        let earlier = wh.fetch(&ledger.id).await?;
         if let Some(when) = earlier.rows.first().and_then(|r| r.first()) {
             report.skipped = Some(format!("{when} UTC"));
             return Ok(report);
         }
-        first.clear();
     }
-    first.extend(sql(stage_sql(cfg, region, role_arn))?);
-    let copy_at = first.len() - 1;
-    if cfg.load.mode == LoadMode::Upsert {
-        first.extend(upsert_checks_sql(cfg));
-    }
-    let done = copy_to_stage(wh, &first).await?;
+    let copying = before_swap.last().expect("a request COPYs");
+    let copy_at = copying
+        .iter()
+        .position(|s| s.starts_with("COPY "))
+        .expect("the request COPYs");
+    let done = copy_to_stage(wh, copying).await?;
     if cfg.load.mode != LoadMode::Append {
         (report.table, report.rows_before) = prepared(wh, &done, count_at).await?;
     }
@@ -150,14 +158,7 @@ pub async fn run(
 
     // Request 2: one transaction moves the rows in, counts them, and reads
     // the first rows to show (a query of its own would cost a round trip).
-    let entry = LedgerEntry {
-        source: cfg.s3.source.to_string(),
-        fingerprint: report.source.fingerprint.clone(),
-    };
-    let mut swap = sql(swap_sql(cfg, &entry))?;
-    swap.push(count_sql(&cfg.table.name));
-    swap.push(preview_sql(cfg, PREVIEW_ROWS));
-    let swapped = wh.batch(&swap).await?;
+    let swapped = wh.batch(swap).await?;
     if cfg.load.mode == LoadMode::Upsert {
         report.updated = swapped[0].result_rows;
     }

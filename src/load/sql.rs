@@ -322,10 +322,10 @@ pub fn swap_sql(cfg: &Config, entry: &LedgerEntry) -> Result<Vec<String>, String
     Ok(out)
 }
 
-/// The statements `load` runs, in order, for `plan` to show, grouped as
-/// `load` sends them: each inner list is one `BatchExecuteStatement`, one
-/// request and one transaction. `fingerprint` is the source's, when it could
-/// be listed.
+/// The statements `load` runs, in order, grouped as it sends them: each
+/// inner list is one `BatchExecuteStatement`, one request and one
+/// transaction. `load` runs exactly these, and `plan` shows them.
+/// `fingerprint` is the source's, when it could be listed.
 pub fn statements(
     cfg: &Config,
     region: &str,
