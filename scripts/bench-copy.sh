@@ -49,11 +49,9 @@ g1=$(now)
 # A release build of the sandbox, on its own port, against the same servers.
 cargo build --release --locked --quiet -p redshift-sandbox
 pg="$S2R_SANDBOX_POSTGRES"
-rm -f "$work/port"
-"$ROOT/target/release/redshift-sandbox" --listen 127.0.0.1:0 --port-file "$work/port" --postgres "$pg" >"$work/sandbox.log" 2>&1 &
-bench_pid=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/port")"
+start_sandbox "$ROOT/target/release/redshift-sandbox" "$work/sandbox"
+bench_pid=$sandbox_pid
+export AWS_ENDPOINT_URL_REDSHIFT_DATA=$sandbox_url
 
 cluster=bench-$(date +%s)
 role_arn=$("$ROOT/.venv/bin/python" - "$bucket" "$cluster" <<'PY'
@@ -92,14 +90,12 @@ psql "$pg dbname=$db" -qc "CREATE TABLE sales_psql (LIKE sales)"
 
 baseline=""
 if [ -n "${BASELINE_SANDBOX:-}" ]; then
-  rm -f "$work/base-port"
-  "$BASELINE_SANDBOX" --listen 127.0.0.1:0 --port-file "$work/base-port" --postgres "$pg" >"$work/base.log" 2>&1 &
-  base_pid=$!
-  for _ in $(seq 100); do [ -s "$work/base-port" ] && break; sleep 0.1; done
+  start_sandbox "$BASELINE_SANDBOX" "$work/base"
+  base_pid=$sandbox_pid
   psql "$pg dbname=$db" -qc "CREATE TABLE sales_base (LIKE sales)"
   log "COPY through the baseline sandbox ($BASELINE_SANDBOX)"
   ours="$AWS_ENDPOINT_URL_REDSHIFT_DATA"
-  export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/base-port")"
+  export AWS_ENDPOINT_URL_REDSHIFT_DATA=$sandbox_url
   b0=$(now)
   sandbox_sql "COPY sales_base FROM 's3://$bucket/bench/bench.csv' IAM_ROLE '$role_arn' CSV IGNOREHEADER 1" >/dev/null
   b1=$(now)

@@ -32,12 +32,9 @@ eval "$("$ROOT/scripts/sandbox.sh" start)"
 
 # Release builds, and a sandbox of their own that logs each request it serves.
 cargo build --release --locked --quiet -p redshift-sandbox -p s3-to-redshift
-RUST_LOG=info,redshift_sandbox::api=debug "$ROOT/target/release/redshift-sandbox" \
-  --listen 127.0.0.1:0 --port-file "$work/port" --postgres "$S2R_SANDBOX_POSTGRES" >"$work/sandbox.log" 2>&1 &
-bench_pid=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-[ -s "$work/port" ] || die "the sandbox did not start: $(cat "$work/sandbox.log")"
-export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/port")"
+RUST_LOG=info,redshift_sandbox::api=debug start_sandbox "$ROOT/target/release/redshift-sandbox" "$work/sandbox"
+bench_pid=$sandbox_pid
+export AWS_ENDPOINT_URL_REDSHIFT_DATA=$sandbox_url
 cli="$ROOT/target/release/s3-to-redshift"
 py="$ROOT/.venv/bin/python"
 

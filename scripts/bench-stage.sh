@@ -31,12 +31,9 @@ trap cleanup EXIT
 eval "$("$ROOT/scripts/sandbox.sh" start)"
 
 cargo build --release --locked --quiet -p redshift-sandbox -p s3-to-redshift
-rm -f "$work/port"
-"$ROOT/target/release/redshift-sandbox" --listen 127.0.0.1:0 --port-file "$work/port" \
-  --postgres "$S2R_SANDBOX_POSTGRES" >"$work/sandbox.log" 2>&1 &
-bench_pid=$!
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-export AWS_ENDPOINT_URL_REDSHIFT_DATA="http://127.0.0.1:$(cat "$work/port")"
+start_sandbox "$ROOT/target/release/redshift-sandbox" "$work/sandbox"
+bench_pid=$sandbox_pid
+export AWS_ENDPOINT_URL_REDSHIFT_DATA=$sandbox_url
 cli="$ROOT/target/release/s3-to-redshift"
 
 csv="$work/bench.csv"

@@ -28,6 +28,20 @@ ncpu() { getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1; }
 # A file's size in bytes (`stat -c` is GNU's, `stat -f` BSD's; wc is both).
 file_size() { wc -c <"$1" | tr -d ' '; }
 
+# start_sandbox BINARY PREFIX: runs that build of the sandbox (a release
+# build, another commit's) on a port of its own against the stack's
+# PostgreSQL, logging to PREFIX.log; sets sandbox_pid and sandbox_url, or
+# dies with the log if it does not start. Environment for it goes before
+# the call: RUST_LOG=debug start_sandbox ...
+start_sandbox() {
+  rm -f "$2.port"
+  "$1" --listen 127.0.0.1:0 --port-file "$2.port" --postgres "$S2R_SANDBOX_POSTGRES" >"$2.log" 2>&1 &
+  sandbox_pid=$!
+  for _ in $(seq 100); do [ -s "$2.port" ] && break; sleep 0.1; done
+  [ -s "$2.port" ] || die "the sandbox did not start: $(cat "$2.log")"
+  sandbox_url="http://127.0.0.1:$(cat "$2.port")"
+}
+
 # A free TCP port on 127.0.0.1, chosen by the kernel.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
