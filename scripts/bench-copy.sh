@@ -49,6 +49,9 @@ g1=$(now)
 # A release build of the sandbox, on its own port, against the same servers.
 cargo build --release --locked --quiet -p redshift-sandbox
 pg="$S2R_SANDBOX_POSTGRES"
+# psql, as the stack's superuser, reads the password from its file.
+PGPASSWORD=$(cat "$S2R_SANDBOX_POSTGRES_PASSWORD_FILE")
+export PGPASSWORD
 start_sandbox "$ROOT/target/release/redshift-sandbox" "$work/sandbox"
 bench_pid=$sandbox_pid
 export AWS_ENDPOINT_URL_REDSHIFT_DATA=$sandbox_url

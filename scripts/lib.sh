@@ -35,7 +35,13 @@ file_size() { wc -c <"$1" | tr -d ' '; }
 # the call: RUST_LOG=debug start_sandbox ...
 start_sandbox() {
   rm -f "$2.port"
-  "$1" --listen 127.0.0.1:0 --port-file "$2.port" --postgres "$S2R_SANDBOX_POSTGRES" >"$2.log" 2>&1 &
+  # A build from before the stack had a password (a benchmark's baseline)
+  # takes it in the connection string instead.
+  local pgauth=(--postgres-password-file "$S2R_SANDBOX_POSTGRES_PASSWORD_FILE") conninfo=$S2R_SANDBOX_POSTGRES
+  if ! "$1" --help 2>/dev/null | grep -q -- --postgres-password-file; then
+    pgauth=() conninfo="$conninfo password=$(cat "$S2R_SANDBOX_POSTGRES_PASSWORD_FILE")"
+  fi
+  "$1" --listen 127.0.0.1:0 --port-file "$2.port" --postgres "$conninfo" ${pgauth[@]+"${pgauth[@]}"} >"$2.log" 2>&1 &
   sandbox_pid=$!
   for _ in $(seq 100); do [ -s "$2.port" ] && break; sleep 0.1; done
   [ -s "$2.port" ] || die "the sandbox did not start: $(cat "$2.log")"

@@ -154,8 +154,21 @@ start_postgres() {
     echo "$PGDIR" >"$pg_dirfile"
     if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PGDIR"; fi
     chmod 700 "$PGDIR"
-    as_pg "$bin/initdb" -D "$PGDIR" -U postgres --auth=trust --no-sync >"$RUN_DIR/initdb.log" 2>&1 \
-      || { cat "$RUN_DIR/initdb.log" >&2; die "initdb failed"; }
+    # The superuser's password: random, in a file only this user reads,
+    # never on a command line. TCP connections must give a password
+    # (scram-sha-256); the Unix socket, in the data folder only the server's
+    # user can open, takes that user alone (peer). No trust anywhere: the
+    # sandbox runs readers' SQL as an ordinary role of each cluster's.
+    (umask 077; python3 -c 'import secrets; print(secrets.token_hex(24))' >"$RUN_DIR/postgres.password")
+    # initdb wants the data folder empty; the copy it reads is beside it,
+    # readable by the server's user alone.
+    local pwfile; pwfile=$(mktemp /tmp/s3-to-redshift-initdb.XXXXXX)
+    cat "$RUN_DIR/postgres.password" >"$pwfile"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$pwfile"; fi
+    as_pg "$bin/initdb" -D "$PGDIR" -U postgres --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=peer \
+      --no-sync >"$RUN_DIR/initdb.log" 2>&1 \
+      || { rm -f "$pwfile"; cat "$RUN_DIR/initdb.log" >&2; die "initdb failed"; }
+    rm -f "$pwfile"
     local port; port=$(free_port)
     # Loopback only, the socket in the data folder (not /var/run), and
     # enough connections for the sandbox's pool plus the tests' own. The
@@ -177,7 +190,7 @@ stop_postgres() {
     log "PostgreSQL stopped"
   fi
   [ -n "$PGDIR" ] && rm -rf "$PGDIR"
-  rm -f "$pg_pidfile" "$pg_dirfile" "$RUN_DIR/postgres.bin"
+  rm -f "$pg_pidfile" "$pg_dirfile" "$RUN_DIR/postgres.bin" "$RUN_DIR/postgres.password"
 }
 
 sb_running() { [ -f "$sb_pidfile" ] && kill -0 "$(cat "$sb_pidfile")" 2>/dev/null; }
@@ -189,7 +202,8 @@ start() {
     cargo build --locked --quiet -p redshift-sandbox
     rm -f "$RUN_DIR/sandbox.port"
     "$ROOT/target/debug/redshift-sandbox" --listen 127.0.0.1:0 --port-file "$RUN_DIR/sandbox.port" \
-      --postgres "host=127.0.0.1 port=$(cat "$pg_pidfile") user=postgres" >"$RUN_DIR/sandbox.log" 2>&1 &
+      --postgres "host=127.0.0.1 port=$(cat "$pg_pidfile") user=postgres" \
+      --postgres-password-file "$RUN_DIR/postgres.password" >"$RUN_DIR/sandbox.log" 2>&1 &
     echo $! >"$sb_pidfile"
     for _ in $(seq 100); do [ -s "$RUN_DIR/sandbox.port" ] && break; sb_running || break; sleep 0.1; done
     [ -s "$RUN_DIR/sandbox.port" ] || { tail -20 "$RUN_DIR/sandbox.log" >&2; die "the sandbox did not start"; }
@@ -199,6 +213,9 @@ start() {
     "$ROOT/scripts/emulator.sh" env "$emulator"
     echo "export AWS_ENDPOINT_URL_REDSHIFT_DATA=http://127.0.0.1:$(cat "$RUN_DIR/sandbox.port")"
     echo "export S2R_SANDBOX_POSTGRES='host=127.0.0.1 port=$(cat "$pg_pidfile") user=postgres'"
+    # The superuser's password stays in its file; tests and benchmarks that
+    # reach PostgreSQL directly read it from there.
+    echo "export S2R_SANDBOX_POSTGRES_PASSWORD_FILE=$RUN_DIR/postgres.password"
     # For the load test, which reads the sandbox's memory from /proc.
     echo "export S2R_SANDBOX_PID=$(cat "$sb_pidfile")"
   } >"$sb_envfile"

@@ -11,6 +11,9 @@ pub enum Rejected {
     /// No such statement (`ResourceNotFoundException`).
     #[error("{0}")]
     NotFound(String),
+    /// Too many sessions are open (`ActiveSessionsExceededException`).
+    #[error("{0}")]
+    ActiveSessionsExceeded(String),
     /// The sandbox or its back ends failed (`InternalServerException`).
     #[error("{0}")]
     Internal(String),

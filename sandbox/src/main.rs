@@ -26,6 +26,11 @@ struct Args {
         default_value = "host=127.0.0.1 port=5432 user=postgres"
     )]
     postgres: String,
+    /// A file holding the administrative user's password (the stack's
+    /// `postgres.password`), when the server asks for one. Read from a file
+    /// so that it is never on a command line or in the environment.
+    #[arg(long, env = "SANDBOX_POSTGRES_PASSWORD_FILE")]
+    postgres_password_file: Option<std::path::PathBuf>,
     /// At most this many statements run at once; more wait as SUBMITTED.
     #[arg(long, default_value_t = 32)]
     max_connections: usize,
@@ -60,9 +65,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    // Fail early and clearly if PostgreSQL is not there.
-    let pg = Pg::new(args.postgres.clone());
-    pg.connect("postgres")
+    let password = match &args.postgres_password_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| {
+                    format!(
+                        "cannot read the PostgreSQL password file {}: {e}",
+                        f.display()
+                    )
+                })?
+                .trim_end()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let pg = Pg::new(&args.postgres, password)
+        .map_err(|e| format!("--postgres {}: {e}", args.postgres))?;
+    // Fail early and clearly if PostgreSQL is not there; then close its own
+    // databases to the clusters' roles.
+    pg.harden()
         .await
         .map_err(|e| format!("cannot connect to PostgreSQL ({}): {e}", args.postgres))?;
     let aws = ControlPlane::from_env().await;
@@ -78,7 +99,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(f, addr.port().to_string())?;
     }
     tracing::info!("Redshift Data API sandbox listening on http://{addr}");
-    axum::serve(listener, redshift_sandbox::api::router(engine))
+    engine.start_session_reaper();
+    axum::serve(listener, redshift_sandbox::api::router(engine, addr))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -45,7 +45,10 @@ impl Target {
         )
     }
 
-    /// The PostgreSQL database holding `database` of this target.
+    /// The PostgreSQL database holding `database` of this target. The
+    /// names reaching here were validated by the API (ASCII letters,
+    /// digits, `_`, `$`, `-`), so the result is ASCII; the cut below is
+    /// still made on a character boundary, so no name can panic it.
     pub fn pg_database(&self, database: &str) -> String {
         let name = format!("{}{}", self.prefix(), database.to_ascii_lowercase());
         if name.len() <= 63 {
@@ -55,13 +58,29 @@ impl Target {
         let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
             (h ^ b as u64).wrapping_mul(0x100000001b3)
         });
-        format!("{}_{hash:016x}", &name[..46])
+        let mut cut = 46;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}_{hash:016x}", &name[..cut])
     }
 
     /// The Redshift database name for a PostgreSQL database of this target.
     pub fn database_of(&self, pg_name: &str) -> Option<String> {
         pg_name.strip_prefix(&self.prefix()).map(str::to_string)
     }
+}
+
+/// `name` as a PostgreSQL identifier, quoted: the one way a name reaches
+/// SQL text (CREATE/DROP/ALTER DATABASE and ROLE take no parameters).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `value` as a PostgreSQL string literal (standard_conforming_strings is
+/// on: only the quote needs doubling).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// The set-up every target database gets.
@@ -85,10 +104,37 @@ CREATE OR REPLACE FUNCTION sandbox_sys.getdate() RETURNS timestamp
   LANGUAGE sql STABLE AS $$ SELECT date_trunc('second', now() AT TIME ZONE 'UTC') $$;
 ";
 
+/// What a cluster's database user may do with the sandbox's own schema:
+/// read every system table, and add rows to the two that the statements it
+/// runs write (the COPY's commits and the query history). It cannot change
+/// or delete them, nor create anything there. (`load errors` are written
+/// by the sandbox on an administrative connection of its own.)
+const GRANTS_SQL: &str = "
+GRANT USAGE ON SCHEMA sandbox_sys TO {role};
+GRANT SELECT ON ALL TABLES IN SCHEMA sandbox_sys TO {role};
+GRANT INSERT ON sandbox_sys.stl_load_commits, sandbox_sys.sys_query_history TO {role};
+";
+
 /// Connections to the PostgreSQL server.
+///
+/// Two kinds, and only two:
+/// - **administrative** ([`Pg::admin`]), as the user the sandbox was given
+///   (the stack's superuser): creating, dropping and granting databases
+///   and roles, and writing load errors. No request's SQL ever runs on one.
+/// - **user** ([`Pg::connect`]), as the database's own role: an ordinary
+///   login role that owns its database and nothing else. Not a superuser,
+///   not a member of `pg_read_server_files`, `pg_write_server_files` or
+///   `pg_execute_server_program`, so no SQL can reach the host's files or
+///   programs, change the server's settings or load untrusted extensions.
+///
+/// Each role's password is derived from the administrative password and the
+/// role's name (SHA-256), so every sandbox on one server agrees on it and no
+/// caller can know it.
 pub struct Pg {
-    /// `host=… port=… user=…`, without a database.
-    base: String,
+    /// Host, port, the administrative user and its password.
+    base: tokio_postgres::Config,
+    /// What the roles' passwords are derived from.
+    secret: String,
     /// Databases known to exist, so each is checked once.
     ready: Mutex<HashSet<String>>,
 }
@@ -97,31 +143,86 @@ pub struct Pg {
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
 impl Pg {
-    /// `base` is a libpq-style connection string without `dbname`.
-    pub fn new(base: String) -> Self {
-        Self {
-            base,
+    /// `base` is a libpq-style connection string without `dbname`
+    /// (`host=127.0.0.1 port=5432 user=postgres`), `password` the
+    /// administrative user's password, if the server asks for one.
+    pub fn new(base: &str, password: Option<String>) -> Result<Self, BoxError> {
+        let mut config: tokio_postgres::Config = base.parse()?;
+        if let Some(p) = &password {
+            config.password(p.as_bytes());
+        }
+        // Without a password, the derivation still needs a secret no caller
+        // knows: one of this process's.
+        let secret = password.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        Ok(Self {
+            base: config,
+            secret,
             ready: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// An administrative connection to `dbname`. Never for a request's SQL.
+    pub async fn admin(&self, dbname: &str) -> Result<Client, tokio_postgres::Error> {
+        let mut config = self.base.clone();
+        config.dbname(dbname);
+        open(&config).await
+    }
+
+    /// A connection to the target database `dbname` (one [`Pg::ensure_database`]
+    /// returned) as its own unprivileged role: where requests' SQL runs.
+    pub async fn connect(&self, dbname: &str) -> Result<Client, tokio_postgres::Error> {
+        let mut config = self.base.clone();
+        config
+            .dbname(dbname)
+            .user(dbname)
+            .password(self.role_password(dbname).as_bytes());
+        match open(&config).await {
+            // A user may have changed its own role's password (a role may):
+            // set it back, once, and connect again.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_PASSWORD) => {
+                let admin = self.admin("postgres").await?;
+                admin
+                    .batch_execute(&format!(
+                        "ALTER ROLE {} PASSWORD {}",
+                        quote_ident(dbname),
+                        quote_literal(&self.role_password(dbname))
+                    ))
+                    .await?;
+                open(&config).await
+            }
+            other => other,
         }
     }
 
-    /// Opens a connection to `dbname`; the connection's driver task runs in
-    /// the background until the client is dropped.
-    pub async fn connect(&self, dbname: &str) -> Result<Client, tokio_postgres::Error> {
-        let (client, conn) =
-            tokio_postgres::connect(&format!("{} dbname={dbname}", self.base), NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("postgres connection closed: {e}");
-            }
-        });
-        Ok(client)
+    /// The password of the role named `role`.
+    fn role_password(&self, role: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(self.secret.as_bytes())
+            .chain_update([0u8])
+            .chain_update(role.as_bytes())
+            .finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Closes the server's own databases to every role but the
+    /// administrative one (PostgreSQL lets any role connect to them by
+    /// default). Run once at start-up.
+    pub async fn harden(&self) -> Result<(), tokio_postgres::Error> {
+        let admin = self.admin("postgres").await?;
+        admin
+            .batch_execute(
+                "REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC; \
+                 REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC",
+            )
+            .await
     }
 
     /// Makes sure the PostgreSQL database for `target`/`database` exists and
-    /// is set up; returns its name. `generation` tells one life of a cluster
-    /// from the next: when it changes (the cluster was deleted and created
-    /// again), the old database is dropped, since a new cluster starts empty.
+    /// is set up, with its own role as owner; returns its name (the role's
+    /// too). `generation` tells one life of a cluster from the next: when it
+    /// changes (the cluster was deleted and created again), the old database
+    /// is dropped, since a new cluster starts empty.
     pub async fn ensure_database(
         &self,
         target: &Target,
@@ -134,13 +235,10 @@ impl Pg {
         if ready.contains(&key) {
             return Ok(name);
         }
-        let admin = self.connect("postgres").await?;
-        let exists = admin
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-            .await?
-            .is_some();
+        let admin = self.admin("postgres").await?;
+        let exists = database_exists(&admin, &name).await?;
         if exists {
-            let db = self.connect(&name).await?;
+            let db = self.admin(&name).await?;
             let stored: Option<String> = db
                 .query_opt("SELECT generation FROM sandbox_sys.generation", &[])
                 .await
@@ -149,10 +247,11 @@ impl Pg {
                 .map(|r| r.get(0));
             drop(db);
             if stored.as_deref() != Some(generation) {
-                // CREATE/DROP DATABASE take no parameters; the name is built
-                // from validated parts and quoted.
                 admin
-                    .batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                    .batch_execute(&format!(
+                        "DROP DATABASE {} WITH (FORCE)",
+                        quote_ident(&name)
+                    ))
                     .await?;
                 tracing::info!(
                     "{} was created anew: dropped its old database {database}",
@@ -160,15 +259,14 @@ impl Pg {
                 );
             }
         }
-        let exists = admin
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-            .await?
-            .is_some();
+        let exists = database_exists(&admin, &name).await?;
         if !exists {
             let template = self.template(&admin, &mut ready).await?;
             admin
                 .batch_execute(&format!(
-                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                    "CREATE DATABASE {} TEMPLATE {}",
+                    quote_ident(&name),
+                    quote_ident(&template)
                 ))
                 .await?;
             tracing::info!(
@@ -176,13 +274,16 @@ impl Pg {
                 target.name()
             );
         }
-        let db = self.connect(&name).await?;
+        self.ensure_role(&admin, &name).await?;
+        let db = self.admin(&name).await?;
         // Already in a copy of the template; run again for a database made
         // by an older sandbox (every statement is idempotent).
         if exists {
             db.batch_execute(INIT_SQL).await?;
             db.batch_execute(crate::dialect::INSTALL_SQL).await?;
         }
+        db.batch_execute(&GRANTS_SQL.replace("{role}", &quote_ident(&name)))
+            .await?;
         db.execute("DELETE FROM sandbox_sys.generation", &[])
             .await?;
         db.execute(
@@ -190,15 +291,51 @@ impl Pg {
             &[&generation],
         )
         .await?;
+        let q = quote_ident(&name);
         admin
             .batch_execute(&format!(
-                "ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, sandbox_sys, pg_catalog; \
-                 ALTER DATABASE \"{name}\" SET timezone = 'UTC'"
+                "ALTER DATABASE {q} OWNER TO {q}; \
+                 REVOKE ALL ON DATABASE {q} FROM PUBLIC; \
+                 ALTER DATABASE {q} SET search_path = \"$user\", public, sandbox_sys, pg_catalog; \
+                 ALTER DATABASE {q} SET timezone = 'UTC'"
             ))
             .await?;
         ready.retain(|k| !k.starts_with(&format!("{name}@")));
         ready.insert(key);
         Ok(name)
+    }
+
+    /// The login role named `role`, created if missing: an ordinary role,
+    /// with its derived password (set again each time, so a role left by
+    /// another sandbox with another secret still lets this one in).
+    async fn ensure_role(&self, admin: &Client, role: &str) -> Result<(), BoxError> {
+        let password = quote_literal(&self.role_password(role));
+        let q = quote_ident(role);
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await?
+            .is_some();
+        if !exists {
+            let created = admin
+                .batch_execute(&format!(
+                    "CREATE ROLE {q} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE \
+                     NOREPLICATION NOBYPASSRLS PASSWORD {password}"
+                ))
+                .await;
+            // Another sandbox on this server created it first: fine.
+            if let Err(e) = created
+                && e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT)
+            {
+                return Err(e.into());
+            }
+        }
+        admin
+            .batch_execute(&format!(
+                "ALTER ROLE {q} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+                 NOBYPASSRLS PASSWORD {password}"
+            ))
+            .await?;
+        Ok(())
     }
 
     /// The template every new database is copied from, built if missing:
@@ -226,11 +363,7 @@ impl Pg {
         if ready.contains(&name) {
             return Ok(name);
         }
-        let exists = admin
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-            .await?
-            .is_some();
-        if !exists {
+        if !database_exists(admin, &name).await? {
             // A name of its own (two engines in one process have one pid).
             let building = format!(
                 "{name}_{}",
@@ -239,12 +372,15 @@ impl Pg {
             // Two calls: neither command runs inside a transaction block,
             // which one multi-statement query would be.
             admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{building}\""))
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {}",
+                    quote_ident(&building)
+                ))
                 .await?;
             admin
-                .batch_execute(&format!("CREATE DATABASE \"{building}\""))
+                .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&building)))
                 .await?;
-            let db = self.connect(&building).await?;
+            let db = self.admin(&building).await?;
             db.batch_execute(INIT_SQL).await?;
             db.batch_execute(crate::dialect::INSTALL_SQL).await?;
             // PostgreSQL waits (up to 5 s) for this session to end before
@@ -252,22 +388,21 @@ impl Pg {
             drop(db);
             let renamed = admin
                 .batch_execute(&format!(
-                    "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+                    "ALTER DATABASE {} RENAME TO {}",
+                    quote_ident(&building),
+                    quote_ident(&name)
                 ))
                 .await;
             if let Err(e) = renamed {
                 admin
                     .batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        quote_ident(&building)
                     ))
                     .await?;
                 // Another sandbox finished first, and its template is there
                 // to use; or the rename failed, and that is the error.
-                let there = admin
-                    .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-                    .await?
-                    .is_some();
-                if !there {
+                if !database_exists(admin, &name).await? {
                     return Err(e.into());
                 }
             } else {
@@ -280,7 +415,7 @@ impl Pg {
 
     /// The Redshift databases of `target` that exist.
     pub async fn list_databases(&self, target: &Target) -> Result<Vec<String>, BoxError> {
-        let admin = self.connect("postgres").await?;
+        let admin = self.admin("postgres").await?;
         let rows = admin
             .query("SELECT datname FROM pg_database ORDER BY datname", &[])
             .await?;
@@ -289,6 +424,26 @@ impl Pg {
             .filter_map(|r| target.database_of(r.get::<_, &str>(0)))
             .collect())
     }
+}
+
+/// Whether the server has a database named `name`.
+async fn database_exists(admin: &Client, name: &str) -> Result<bool, tokio_postgres::Error> {
+    Ok(admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some())
+}
+
+/// Opens a connection; its driver task runs in the background until the
+/// client is dropped.
+async fn open(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, conn) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("postgres connection closed: {e}");
+        }
+    });
+    Ok(client)
 }
 
 /// A parameter value sent as text: PostgreSQL parses it as whatever type the
@@ -403,8 +558,22 @@ pub fn type_name(ty: &Type) -> String {
 }
 
 /// `ERROR: <message>` as Redshift reports a failed statement.
+///
+/// A refusal for want of privilege (reading the server's files, running a
+/// program, `ALTER SYSTEM`, an untrusted extension, another cluster's
+/// database) keeps PostgreSQL's words, which are Redshift's ("permission
+/// denied …", "must be superuser …"), and says why: on Redshift too a
+/// database user may not do it.
 pub fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
+        Some(db) if *db.code() == tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE => {
+            format!(
+                "ERROR: {}. Amazon Redshift does not allow a database user this either; \
+                 the sandbox runs SQL as an ordinary user of the cluster's database, \
+                 with no access to the host's files, programs or settings",
+                db.message().trim_end_matches('.')
+            )
+        }
         Some(db) => format!("ERROR: {}", db.message()),
         None => format!("ERROR: {e}"),
     }

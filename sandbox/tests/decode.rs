@@ -27,6 +27,7 @@ const OPS: &[&str] = &[
     "GetStatementResultV2",
     "CancelStatement",
     "ListStatements",
+    "ListSessions",
     "ListDatabases",
     "ListSchemas",
     "ListTables",
@@ -54,6 +55,11 @@ const FIELDS: &[&str] = &[
     "WithEvent",
     "ResultFormat",
     "SessionKeepAliveSeconds",
+    "SessionId",
+    "ClientToken",
+    "WaitTimeSeconds",
+    "ExecutionMode",
+    "ConnectedDatabase",
 ];
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -81,7 +87,7 @@ fn engine() -> &'static Arc<Engine> {
             std::env::set_var("AWS_MAX_ATTEMPTS", "1");
         }
         let aws = runtime().block_on(ControlPlane::from_env());
-        let pg = Pg::new("host=127.0.0.1 port=9 user=nobody connect_timeout=2".into());
+        let pg = Pg::new("host=127.0.0.1 port=9 user=nobody connect_timeout=2", None).unwrap();
         Arc::new(Engine::new(pg, aws, 4))
     })
 }
@@ -148,11 +154,12 @@ proptest! {
         body in body(),
     ) {
         let req = Request::post("/")
+            .header("host", "127.0.0.1:4567")
             .header("x-amz-target", format!("RedshiftData.{op}"))
             .header("content-type", "application/x-amz-json-1.1")
             .body(Body::from(body))
             .unwrap();
-        let app = router(engine().clone());
+        let app = router(engine().clone(), "127.0.0.1:4567".parse().unwrap());
         let resp = runtime().block_on(async {
             tokio::time::timeout(Duration::from_secs(30), app.oneshot(req)).await
         });

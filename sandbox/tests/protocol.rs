@@ -6,129 +6,13 @@
 //! Needs the local stack (`scripts/test.sh` starts it): moto for the cluster,
 //! IAM and S3, and the sandbox at `AWS_ENDPOINT_URL_REDSHIFT_DATA`.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
 use std::time::Duration;
 
 use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
-
-struct Stack {
-    data: Client,
-    redshift: aws_sdk_redshift::Client,
-    iam: aws_sdk_iam::Client,
-    s3: aws_sdk_s3::Client,
-    endpoint: String,
-}
-
-async fn stack() -> Stack {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_REDSHIFT_DATA")
-        .expect("AWS_ENDPOINT_URL_REDSHIFT_DATA is not set: run the tests with scripts/test.sh");
-    assert!(
-        endpoint.starts_with("http://127.0.0.1:"),
-        "the sandbox must be local: {endpoint}"
-    );
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    Stack {
-        data: Client::new(&sdk),
-        redshift: aws_sdk_redshift::Client::new(&sdk),
-        iam: aws_sdk_iam::Client::new(&sdk),
-        s3: aws_sdk_s3::Client::new(&sdk),
-        endpoint,
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}{}-{:x}",
-        std::process::id() % 10_000,
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 0xfffff
-    )
-}
-
-/// A fresh cluster in the emulator, optionally with a role attached.
-async fn cluster(s: &Stack, role: Option<&str>) -> String {
-    let id = unique("sbx");
-    let mut req = s
-        .redshift
-        .create_cluster()
-        .cluster_identifier(&id)
-        .node_type("ra3.large")
-        .cluster_type("single-node")
-        .master_username("awsuser")
-        .master_user_password("Passw0rd-1")
-        .db_name("dev");
-    if let Some(r) = role {
-        req = req.iam_roles(r);
-    }
-    req.send().await.expect("create cluster in the emulator");
-    id
-}
-
-async fn run(
-    s: &Stack,
-    cluster: &str,
-    sql: &str,
-) -> aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput {
-    let id = s
-        .data
-        .execute_statement()
-        .cluster_identifier(cluster)
-        .database("dev")
-        .db_user("awsuser")
-        .sql(sql)
-        .send()
-        .await
-        .expect("execute")
-        .id
-        .unwrap();
-    wait(s, &id).await
-}
-
-async fn wait(
-    s: &Stack,
-    id: &str,
-) -> aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput {
-    for _ in 0..600 {
-        let d = s
-            .data
-            .describe_statement()
-            .id(id)
-            .send()
-            .await
-            .expect("describe");
-        if matches!(
-            d.status(),
-            Some(StatusString::Finished | StatusString::Failed | StatusString::Aborted)
-        ) {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("statement {id} did not end in 30 s");
-}
-
-async fn ok(
-    s: &Stack,
-    cluster: &str,
-    sql: &str,
-) -> aws_sdk_redshiftdata::operation::describe_statement::DescribeStatementOutput {
-    let d = run(s, cluster, sql).await;
-    assert_eq!(
-        d.status(),
-        Some(&StatusString::Finished),
-        "{sql}: {:?}",
-        d.error()
-    );
-    d
-}
+use common::{Stack, admin_password, cluster, ok, raw, run, stack, unique, wait};
 
 #[tokio::test]
 async fn a_statement_goes_through_its_life_cycle() {
@@ -141,10 +25,12 @@ async fn a_statement_goes_through_its_life_cycle() {
     let pg = std::env::var("S2R_SANDBOX_POSTGRES")
         .expect("S2R_SANDBOX_POSTGRES is not set: run the tests with scripts/test.sh");
     let db = redshift_sandbox::pg::Target::Cluster(c.clone()).pg_database("dev");
-    let (mut holder, conn) =
-        tokio_postgres::connect(&format!("{pg} dbname={db}"), tokio_postgres::NoTls)
-            .await
-            .expect("connect to the sandbox's PostgreSQL");
+    let (mut holder, conn) = tokio_postgres::connect(
+        &format!("{pg} dbname={db} password={}", admin_password()),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to the sandbox's PostgreSQL");
     tokio::spawn(conn);
     let lock = holder.transaction().await.unwrap();
     lock.batch_execute("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
@@ -624,25 +510,6 @@ async fn a_serverless_workgroup_is_served() {
     let d = wait(&s, &id).await;
     assert_eq!(d.status(), Some(&StatusString::Finished), "{:?}", d.error());
     assert_eq!(d.workgroup_name(), Some(wg.as_str()));
-}
-
-/// Sends a raw request, for what the SDK would never send.
-async fn raw(endpoint: &str, target: Option<&str>, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = endpoint.trim_start_matches("http://");
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let target = target
-        .map(|t| format!("X-Amz-Target: {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    conn.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    conn.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    (status, out)
 }
 
 #[tokio::test]

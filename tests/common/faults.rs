@@ -349,7 +349,14 @@ async fn handle(
             .unwrap_or("/")
     );
     let mut up = Request::builder().method(parts.method.clone()).uri(uri);
-    for (k, v) in &parts.headers {
+    // Every header but Host, which the client sets from the upstream's
+    // address, as a reverse proxy does: the sandbox answers only to
+    // requests that name it.
+    for (k, v) in parts
+        .headers
+        .iter()
+        .filter(|(k, _)| *k != hyper::header::HOST)
+    {
         up = up.header(k, v);
     }
     let up = up.body(Full::new(body)).map_err(std::io::Error::other)?;

@@ -31,7 +31,8 @@ pub(super) struct LoadError {
 
 /// Writes the rejected rows to `stl_load_errors` and `sys_load_error_detail`
 /// on a connection of their own: they must outlive the COPY's rollback, as
-/// they do in Redshift.
+/// they do in Redshift. An administrative one: the database's own role can
+/// only read these tables.
 pub(super) async fn record_errors(
     ctx: &CopyContext<'_>,
     query_id: i64,
@@ -42,7 +43,7 @@ pub(super) async fn record_errors(
         return;
     }
     let db = ctx.target.pg_database(ctx.database);
-    let client = match ctx.pg.connect(&db).await {
+    let client = match ctx.pg.admin(&db).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("cannot record load errors: {e}");

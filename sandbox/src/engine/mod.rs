@@ -8,19 +8,29 @@
 //! `DescribeStatement`, exactly as against AWS.
 //!
 //! `mod.rs` (here) holds the statements' records and the engine's public
-//! face (submit, describe, list, cancel); `run.rs` runs one statement or
-//! batch on PostgreSQL and records each step.
+//! face (submit, describe, wait, list, cancel); `run.rs` runs one statement
+//! or batch on PostgreSQL and records each step; `session.rs` keeps the
+//! Data API's sessions, a connection held between statements.
+//!
+//! Why no lock here can wedge the engine: every lock is a std mutex held
+//! only for a few lines with no `.await` inside, taken through [`lock`],
+//! which ignores poisoning; and a statement's task that panics is caught
+//! and its statement marked FAILED, its connection slot and session freed.
 
 mod run;
+mod session;
 
 pub use run::Context;
+pub use session::{MAX_OPEN_SESSIONS, Session, SessionInfo, SessionStatus, SessionUse};
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Semaphore;
+use futures::FutureExt;
+use tokio::sync::{Notify, Semaphore};
 use tokio_postgres::{CancelToken, NoTls};
 
 use crate::aws::ControlPlane;
@@ -83,6 +93,16 @@ pub struct ResultData {
     pub size: usize,
 }
 
+/// How a batch commits (`ExecutionMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExecutionMode {
+    /// All statements in one transaction, committed or rolled back together.
+    #[default]
+    Transaction,
+    /// Each statement committed on its own; a failure leaves the others be.
+    AutoCommit,
+}
+
 /// One SQL statement (alone, or one of a batch).
 #[derive(Clone, Debug)]
 pub struct Sub {
@@ -96,8 +116,9 @@ pub struct Sub {
     pub error: Option<String>,
     /// Rows affected or returned; for COPY, rows loaded.
     pub result_rows: i64,
-    /// Its rows, if it returned any.
-    pub result: Option<ResultData>,
+    /// Its rows, if it returned any: stored once and shared, so that
+    /// describing the statement or reading a page copies no rows.
+    pub result: Option<Arc<ResultData>>,
     /// The Redshift-style query id.
     pub query_id: i64,
     /// Epoch seconds.
@@ -125,6 +146,47 @@ pub struct Request {
     pub params: Vec<(String, String)>,
     /// The optional statement name.
     pub statement_name: Option<String>,
+    /// The caller's idempotency token (`ClientToken`).
+    pub client_token: Option<String>,
+    /// Whether it opens, uses or does without a session.
+    pub session: SessionUse,
+    /// How a batch commits.
+    pub execution_mode: ExecutionMode,
+}
+
+impl Request {
+    /// A request with no session, token or name: what the catalogue calls
+    /// and the tests build.
+    pub fn new(target: Target, database: String, sqls: Vec<String>, is_batch: bool) -> Self {
+        Self {
+            target,
+            database,
+            db_user: None,
+            sqls,
+            is_batch,
+            params: Vec::new(),
+            statement_name: None,
+            client_token: None,
+            session: SessionUse::None,
+            execution_mode: ExecutionMode::Transaction,
+        }
+    }
+
+    /// What makes two requests "the same request" for a `ClientToken`.
+    fn fingerprint(&self) -> String {
+        format!(
+            "{:?}|{}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}",
+            self.target,
+            self.database,
+            self.db_user,
+            self.sqls,
+            self.is_batch,
+            self.params,
+            self.statement_name,
+            self.session,
+            self.execution_mode
+        )
+    }
 }
 
 /// A statement as stored.
@@ -150,6 +212,8 @@ pub struct Statement {
     pub pid: i64,
     /// The cluster's generation when the statement was submitted.
     pub generation: String,
+    /// The session it ran in, if any.
+    pub session_id: Option<String>,
 }
 
 impl Statement {
@@ -171,6 +235,13 @@ struct Running {
     cancelled: Arc<AtomicBool>,
 }
 
+/// Locks a mutex whatever a panicking holder left: every structure behind
+/// these locks is valid between any two statements, so a panic elsewhere
+/// must not make every later request panic too.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The statement engine.
 pub struct Engine {
     /// PostgreSQL.
@@ -182,6 +253,11 @@ pub struct Engine {
     permits: Semaphore,
     next_query_id: AtomicI64,
     limits: Limits,
+    /// `ClientToken` → (the request's fingerprint, its statement id).
+    tokens: Mutex<HashMap<String, (String, String)>>,
+    /// Told whenever a statement changes, for the long-polling waits.
+    changed: Notify,
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 /// How much finished work the engine remembers.
@@ -254,6 +330,9 @@ impl Engine {
             permits: Semaphore::new(max_connections),
             next_query_id: AtomicI64::new(1000),
             limits: Limits::default(),
+            tokens: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -269,9 +348,22 @@ impl Engine {
     }
 
     /// Checks the target, records the statement as SUBMITTED and starts it.
-    pub async fn submit(self: &Arc<Self>, request: Request) -> Result<Statement, Rejected> {
+    ///
+    /// A `ClientToken` seen before for the same request returns the first
+    /// statement, which runs once: an SDK that retries a request whose
+    /// reply was lost gets the id it missed, not a second run. The tokens
+    /// are kept as long as their statements (24 hours, as the service
+    /// keeps statements).
+    pub async fn submit(self: &Arc<Self>, mut request: Request) -> Result<Statement, Rejected> {
         if request.sqls.is_empty() || request.sqls.iter().any(|s| s.trim().is_empty()) {
             return Err(Rejected::Validation("SQL must not be empty".into()));
+        }
+        if let SessionUse::Existing { id, .. } = &request.session {
+            // The session names the target and database.
+            let (target, database, db_user) = self.session_target(id, &request)?;
+            request.target = target;
+            request.database = database;
+            request.db_user = db_user;
         }
         let generation = match &request.target {
             Target::Cluster(id) => self.aws.check_cluster(id).await?.generation,
@@ -279,10 +371,34 @@ impl Engine {
         };
         let id = uuid::Uuid::new_v4().to_string();
         let t = now();
-        let forgotten = evict(&mut self.statements.lock().unwrap(), t, self.limits);
+        // From here to the spawn, nothing awaits: the token's check and its
+        // record, and the session's, are one step no other request can
+        // come between.
+        let mut tokens = lock(&self.tokens);
+        if let Some(token) = &request.client_token
+            && let Some((fingerprint, first)) = tokens.get(token)
+        {
+            if *fingerprint != request.fingerprint() {
+                return Err(Rejected::Validation(format!(
+                    "ClientToken {token} was already used for a different request; \
+                     use a new token for a new request"
+                )));
+            }
+            if let Ok(st) = self.get(first) {
+                return Ok(st);
+            }
+        }
+        let session_id = self.claim_session(&id, &request, t)?;
+        let forgotten = evict(&mut lock(&self.statements), t, self.limits);
         if forgotten > 0 {
             tracing::debug!("forgot {forgotten} finished statement(s) past the retention limits");
+            let statements = lock(&self.statements);
+            tokens.retain(|_, (_, sid)| statements.contains_key(sid));
         }
+        if let Some(token) = &request.client_token {
+            tokens.insert(token.clone(), (request.fingerprint(), id.clone()));
+        }
+        drop(tokens);
         let subs = request
             .sqls
             .iter()
@@ -315,12 +431,10 @@ impl Engine {
             duration_ns: 0,
             pid: 0,
             generation,
+            session_id,
         };
-        self.statements
-            .lock()
-            .unwrap()
-            .insert(id.clone(), st.clone());
-        self.running.lock().unwrap().insert(
+        lock(&self.statements).insert(id.clone(), st.clone());
+        lock(&self.running).insert(
             id.clone(),
             Running {
                 cancel: None,
@@ -328,16 +442,58 @@ impl Engine {
             },
         );
         let engine = Arc::clone(self);
-        tokio::spawn(async move { engine.run(id).await });
+        tokio::spawn(async move {
+            // A panic in the statement's task (a bug) must not leave it
+            // SUBMITTED for ever nor keep its slot: it is caught here and
+            // the statement ends FAILED, saying so.
+            let outcome = AssertUnwindSafe(Arc::clone(&engine).run(id.clone()))
+                .catch_unwind()
+                .await;
+            if let Err(panic) = outcome {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!("statement {id}: the sandbox panicked running it: {what}");
+                engine.finish_all(
+                    &id,
+                    Status::Failed,
+                    Some(format!(
+                        "ERROR: the sandbox failed running this statement (an internal error: {what}); \
+                         please report it"
+                    )),
+                    std::time::Instant::now(),
+                );
+                engine.release_session(&id, None);
+            }
+        });
         Ok(st)
+    }
+
+    /// Waits up to `wait` for statement `id` to end (`WaitTimeSeconds`),
+    /// and returns it as it is then: ended, or still running when the wait
+    /// ran out. Woken by every change, not by polling.
+    pub async fn wait_for(&self, id: &str, wait: Duration) -> Result<Statement, Rejected> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before the check, so a change between the check
+            // and the wait is not missed.
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let st = self.get(id)?;
+            if st.status.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(st);
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
     }
 
     /// A copy of a statement (by its id or a batch sub-statement's id).
     pub fn get(&self, id: &str) -> Result<Statement, Rejected> {
         let base = id.split(':').next().unwrap_or(id);
-        self.statements
-            .lock()
-            .unwrap()
+        lock(&self.statements)
             .get(base)
             .cloned()
             .ok_or_else(|| Rejected::NotFound(format!("Query does not exist: {id}")))
@@ -345,7 +501,7 @@ impl Engine {
 
     /// Every statement, newest first.
     pub fn list(&self) -> Vec<Statement> {
-        let mut all: Vec<Statement> = self.statements.lock().unwrap().values().cloned().collect();
+        let mut all: Vec<Statement> = lock(&self.statements).values().cloned().collect();
         all.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
         all
     }
@@ -366,7 +522,7 @@ impl Engine {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             let token = {
-                let running = self.running.lock().unwrap();
+                let running = lock(&self.running);
                 let Some(r) = running.get(&st.id) else {
                     return Ok(());
                 };
@@ -386,16 +542,15 @@ impl Engine {
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut Statement)) {
-        if let Some(st) = self.statements.lock().unwrap().get_mut(id) {
+        if let Some(st) = lock(&self.statements).get_mut(id) {
             f(st);
             st.updated_at = now();
         }
+        self.changed.notify_waiters();
     }
 
     fn cancelled(&self, id: &str) -> Arc<AtomicBool> {
-        self.running
-            .lock()
-            .unwrap()
+        lock(&self.running)
             .get(id)
             .map(|r| Arc::clone(&r.cancelled))
             .unwrap_or_default()
@@ -409,15 +564,12 @@ mod tests {
     fn statement(id: &str, status: Status, updated_at: f64, bytes: usize) -> Statement {
         Statement {
             id: id.into(),
-            request: Request {
-                target: Target::Cluster("c".into()),
-                database: "dev".into(),
-                db_user: None,
-                sqls: vec!["SELECT 1".into()],
-                is_batch: false,
-                params: Vec::new(),
-                statement_name: None,
-            },
+            request: Request::new(
+                Target::Cluster("c".into()),
+                "dev".into(),
+                vec!["SELECT 1".into()],
+                false,
+            ),
             status,
             error: None,
             subs: vec![Sub {
@@ -426,10 +578,10 @@ mod tests {
                 status,
                 error: None,
                 result_rows: 1,
-                result: Some(ResultData {
+                result: Some(Arc::new(ResultData {
                     size: bytes,
                     ..ResultData::default()
-                }),
+                })),
                 query_id: 1,
                 created_at: updated_at,
                 updated_at,
@@ -440,6 +592,7 @@ mod tests {
             duration_ns: 0,
             pid: 0,
             generation: String::new(),
+            session_id: None,
         }
     }
 

@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use tokio_postgres::Client;
 
-use super::{Column, Engine, MAX_RESULT_BYTES, Request, ResultData, Statement, Status, Sub, now};
+use super::{
+    Column, Engine, ExecutionMode, MAX_RESULT_BYTES, Request, ResultData, Statement, Status, Sub,
+    lock, now,
+};
 use crate::pg::{Cell, TextParam, pg_message, type_name};
 use crate::translate::{self, Kind};
 use crate::{copy, dialect, unload};
@@ -18,13 +21,16 @@ impl Engine {
     pub(super) async fn run(self: Arc<Self>, id: String) {
         let started = Instant::now();
         // Held until the statement ends: the permits bound the PostgreSQL
-        // connections open at once.
-        let _permit = self.permits.acquire().await.expect("semaphore open");
+        // connections open at once. The semaphore is never closed.
+        let Ok(_permit) = self.permits.acquire().await else {
+            return;
+        };
         let cancelled = self.cancelled(&id);
         let Ok(st) = self.get(&id) else {
             return;
         };
         let Some(client) = self.start(&id, &st, &cancelled, started).await else {
+            self.release_session(&id, None);
             return;
         };
         let req = &st.request;
@@ -34,15 +40,16 @@ impl Engine {
             cancelled: &cancelled,
             statement_id: &id,
         };
-        if req.is_batch {
-            // A batch is one transaction: all or nothing, as in Redshift.
-            if let Err(e) = client.batch_execute("BEGIN").await {
-                self.finish_all(&id, Status::Failed, Some(pg_message(&e)), started);
-                return;
-            }
+        // A batch is one transaction, all or nothing, as in Redshift; unless
+        // it asked for AUTO_COMMIT, where each statement commits alone.
+        let transaction = req.is_batch && req.execution_mode == ExecutionMode::Transaction;
+        if transaction && let Err(e) = client.batch_execute("BEGIN").await {
+            self.finish_all(&id, Status::Failed, Some(pg_message(&e)), started);
+            self.release_session(&id, Some(client));
+            return;
         }
         let mut failure = self.run_subs(&ctx, &client, &st.subs).await;
-        if req.is_batch {
+        if transaction {
             let end = if failure.is_some() {
                 "ROLLBACK"
             } else {
@@ -60,6 +67,8 @@ impl Engine {
         {
             tracing::warn!("statement {id}: could not record it in sys_query_history: {e}");
         }
+        lock(&self.running).remove(&id);
+        self.release_session(&id, Some(client));
         self.update(&id, |s| {
             s.duration_ns = elapsed;
             match failure {
@@ -70,7 +79,6 @@ impl Engine {
                 }
             }
         });
-        self.running.lock().unwrap().remove(&id);
     }
 
     /// Connects for statement `id` and marks it STARTED; `None` when it
@@ -90,14 +98,23 @@ impl Engine {
             self.finish_all(id, Status::Aborted, None, started);
             return None;
         }
-        let client = match self.open(&st.request, &st.generation).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.finish_all(id, Status::Failed, Some(e), started);
-                return None;
-            }
+        // A statement in a session runs on the session's connection, once
+        // it has one (its first statement opens it).
+        let held = st
+            .session_id
+            .as_deref()
+            .and_then(|s| self.session_connection(s));
+        let client = match held {
+            Some(c) => c,
+            None => match self.open(&st.request, &st.generation).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.finish_all(id, Status::Failed, Some(e), started);
+                    return None;
+                }
+            },
         };
-        if let Some(r) = self.running.lock().unwrap().get_mut(id) {
+        if let Some(r) = lock(&self.running).get_mut(id) {
             r.cancel = Some(client.cancel_token());
         }
         if cancelled.load(Ordering::SeqCst) {
@@ -125,9 +142,13 @@ impl Engine {
         subs: &[Sub],
     ) -> Option<(Status, String)> {
         let id = ctx.statement_id;
+        let auto_commit = ctx.request.execution_mode == ExecutionMode::AutoCommit;
         let mut failure: Option<(Status, String)> = None;
         for (i, sub) in subs.iter().enumerate() {
-            if failure.is_some() {
+            // In AUTO_COMMIT a failure leaves the other statements be: they
+            // still run. A cancel stops them all.
+            let cancelled = matches!(failure, Some((Status::Aborted, _)));
+            if failure.is_some() && (!auto_commit || cancelled) {
                 self.set_sub(id, i, Status::Aborted, None, -1, None, 0, 0);
                 continue;
             }
@@ -153,7 +174,10 @@ impl Engine {
                         Status::Failed
                     };
                     self.set_sub(id, i, status, Some(e.clone()), -1, None, query_id, dur);
-                    failure = Some((status, e));
+                    // The first failure is the statement's; a cancel wins.
+                    if failure.is_none() || status == Status::Aborted {
+                        failure = Some((status, e));
+                    }
                 }
             }
         }
@@ -194,7 +218,7 @@ impl Engine {
                 sub.status = status;
                 sub.error = error;
                 sub.result_rows = rows;
-                sub.result = result;
+                sub.result = result.map(Arc::new);
                 if query_id != 0 {
                     sub.query_id = query_id;
                 }
@@ -204,7 +228,13 @@ impl Engine {
         });
     }
 
-    fn finish_all(&self, id: &str, status: Status, error: Option<String>, started: Instant) {
+    pub(super) fn finish_all(
+        &self,
+        id: &str,
+        status: Status,
+        error: Option<String>,
+        started: Instant,
+    ) {
         self.update(id, |s| {
             s.status = status;
             s.error = error.clone();
@@ -214,7 +244,8 @@ impl Engine {
                 sub.error = error.clone();
             }
         });
-        self.running.lock().unwrap().remove(id);
+        lock(&self.running).remove(id);
+        self.changed.notify_waiters();
     }
 }
 
