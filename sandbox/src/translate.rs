@@ -25,7 +25,7 @@ pub enum Kind {
     Word,
     /// A `"quoted name"`.
     QuotedIdent,
-    /// A `'string literal'`.
+    /// A `'string literal'`, or a `$$dollar-quoted$$` one.
     Str,
     /// A number.
     Number,
@@ -41,9 +41,17 @@ impl Token {
         self.kind == Kind::Word && self.text.eq_ignore_ascii_case(w)
     }
 
-    /// The value of a string literal, with `''` undone.
+    /// The value of a string literal, with `''` undone (a dollar-quoted
+    /// one's, without its tags).
     pub fn string_value(&self) -> Option<String> {
-        (self.kind == Kind::Str).then(|| self.text[1..self.text.len() - 1].replace("''", "'"))
+        if self.kind != Kind::Str {
+            return None;
+        }
+        if self.text.starts_with('$') {
+            let tag_len = self.text[1..].find('$').map_or(1, |i| i + 2);
+            return Some(self.text[tag_len..self.text.len() - tag_len].to_string());
+        }
+        Some(self.text[1..self.text.len() - 1].replace("''", "'"))
     }
 
     /// The name this token denotes: unquoted words fold to lower case, as in
@@ -91,6 +99,8 @@ fn next_token(chars: &[char], start: usize) -> Result<(Kind, usize), String> {
         (Kind::Str, quoted_end(chars, start)?)
     } else if c == '"' {
         (Kind::QuotedIdent, quoted_end(chars, start)?)
+    } else if let Some(tag) = dollar_tag(chars, start) {
+        (Kind::Str, dollar_end(chars, start, tag)?)
     } else if c.is_alphabetic() || c == '_' {
         let end = scan_while(chars, start, |c| {
             c.is_alphanumeric() || c == '_' || c == '$'
@@ -109,6 +119,38 @@ fn next_token(chars: &[char], start: usize) -> Result<(Kind, usize), String> {
     } else {
         (Kind::Punct, start + 1)
     })
+}
+
+/// The length of the `$tag$` (or `$$`) opening a dollar-quoted string at
+/// `start`, if one does (Redshift's function bodies: `AS $$ … $$`). A `$1`
+/// is a positional parameter, not a tag.
+fn dollar_tag(chars: &[char], start: usize) -> Option<usize> {
+    if chars[start] != '$' {
+        return None;
+    }
+    let mut i = start + 1;
+    if chars.get(i).is_some_and(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+        i += 1;
+    }
+    (chars.get(i) == Some(&'$')).then_some(i + 1 - start)
+}
+
+/// The end of the dollar-quoted string starting at `start` with a tag of
+/// `tag` characters: after the same tag again. Everything between is
+/// quoted: `;`, quotes and `:names` are text, not SQL.
+fn dollar_end(chars: &[char], start: usize, tag: usize) -> Result<usize, String> {
+    let tag_chars = &chars[start..start + tag];
+    let mut i = start + tag;
+    while i + tag <= chars.len() {
+        if &chars[i..i + tag] == tag_chars {
+            return Ok(i + tag);
+        }
+        i += 1;
+    }
+    Err("unterminated dollar-quoted string".into())
 }
 
 /// The first index at or after `from` whose character does not satisfy
@@ -456,5 +498,27 @@ mod tests {
         assert_eq!(s[2].ident().unwrap(), "word");
         assert!(tokenize("'open").is_err());
         assert!(tokenize("/* open").is_err());
+    }
+
+    #[test]
+    fn dollar_quoted_bodies_are_one_string() {
+        let sql = "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; SELECT ':x' $$ LANGUAGE sql; SELECT $tag$a$b$tag$, $1";
+        let tokens = tokenize(sql).unwrap();
+        let strs: Vec<String> = tokens.iter().filter_map(Token::string_value).collect();
+        assert_eq!(strs, [" SELECT 1; SELECT ':x' ", "a$b"]);
+        assert!(
+            !tokens.iter().any(|t| t.kind == Kind::Param),
+            "no :x parameter inside $$"
+        );
+        assert_eq!(
+            tokens.iter().filter(|t| t.text == ";").count(),
+            1,
+            "only the ; between the statements"
+        );
+        assert!(
+            tokens.iter().any(|t| t.text == "$"),
+            "$1 stays a parameter's $"
+        );
+        assert!(tokenize("SELECT $$ open").is_err());
     }
 }

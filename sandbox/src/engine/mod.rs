@@ -442,33 +442,33 @@ impl Engine {
             },
         );
         let engine = Arc::clone(self);
-        tokio::spawn(async move {
-            // A panic in the statement's task (a bug) must not leave it
-            // SUBMITTED for ever nor keep its slot: it is caught here and
-            // the statement ends FAILED, saying so.
-            let outcome = AssertUnwindSafe(Arc::clone(&engine).run(id.clone()))
-                .catch_unwind()
-                .await;
-            if let Err(panic) = outcome {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!("statement {id}: the sandbox panicked running it: {what}");
-                engine.finish_all(
-                    &id,
-                    Status::Failed,
-                    Some(format!(
-                        "ERROR: the sandbox failed running this statement (an internal error: {what}); \
-                         please report it"
-                    )),
-                    std::time::Instant::now(),
-                );
-                engine.release_session(&id, None);
-            }
-        });
+        tokio::spawn(Arc::clone(self).guarded(id.clone(), engine.run(id)));
         Ok(st)
+    }
+
+    /// Runs statement `id`'s task. A panic in it (a bug) must not leave
+    /// the statement SUBMITTED or STARTED for ever nor keep its slot or its
+    /// session: it is caught here and the statement ends FAILED, saying so.
+    async fn guarded(self: Arc<Self>, id: String, task: impl Future<Output = ()>) {
+        let Err(panic) = AssertUnwindSafe(task).catch_unwind().await else {
+            return;
+        };
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!("statement {id}: the sandbox panicked running it: {what}");
+        self.finish_all(
+            &id,
+            Status::Failed,
+            Some(format!(
+                "ERROR: the sandbox failed running this statement (an internal error: {what}); \
+                 please report it"
+            )),
+            std::time::Instant::now(),
+        );
+        self.release_session(&id, None);
     }
 
     /// Waits up to `wait` for statement `id` to end (`WaitTimeSeconds`),
@@ -594,6 +594,39 @@ mod tests {
             generation: String::new(),
             session_id: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_statement_whose_task_panics_ends_failed_and_frees_its_place() {
+        let pg = Pg::new("host=127.0.0.1 port=9 user=nobody", None).unwrap();
+        let aws = ControlPlane::from_env().await;
+        let engine = Arc::new(Engine::new(pg, aws, 1));
+        let st = statement(
+            "0b1c2d3e-0000-4000-8000-000000000000",
+            Status::Started,
+            0.0,
+            0,
+        );
+        let id = st.id.clone();
+        lock(&engine.statements).insert(id.clone(), st);
+        lock(&engine.running).insert(
+            id.clone(),
+            Running {
+                cancel: None,
+                cancelled: Arc::default(),
+            },
+        );
+        let permit = engine.permits.acquire().await.unwrap();
+        let task = async move {
+            let _held = permit;
+            panic!("boom");
+        };
+        Arc::clone(&engine).guarded(id.clone(), task).await;
+        let after = engine.get(&id).unwrap();
+        assert_eq!(after.status, Status::Failed);
+        assert!(after.error.unwrap().contains("boom"));
+        assert!(lock(&engine.running).is_empty(), "its place is freed");
+        assert_eq!(engine.permits.available_permits(), 1, "its slot is freed");
     }
 
     #[test]

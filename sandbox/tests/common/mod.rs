@@ -144,19 +144,40 @@ pub fn admin_password() -> String {
 
 /// Sends a raw request, for what the SDK would never send.
 pub async fn raw(endpoint: &str, target: Option<&str>, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = endpoint.trim_start_matches("http://");
+    raw_with(addr, addr, &[], target, body).await
+}
+
+/// Sends a raw request to `addr` naming `host` in its `Host` header, with
+/// `headers` besides; returns the status and the whole reply. A closed
+/// connection with no reply is a test failure.
+pub async fn raw_with(
+    addr: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    target: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let target = target
-        .map(|t| format!("X-Amz-Target: {t}\r\n"))
-        .unwrap_or_default();
+    let mut extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    if let Some(t) = target {
+        extra.push_str(&format!("X-Amz-Target: {t}\r\n"));
+    }
     let req = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     conn.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     conn.read_to_string(&mut out).await.unwrap();
+    assert!(
+        out.len() >= 12,
+        "the connection closed with no reply: {out:?}"
+    );
     let status = out[9..12].parse().unwrap();
     (status, out)
 }
