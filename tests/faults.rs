@@ -195,6 +195,50 @@ async fn transient_faults_on_every_service_are_ridden_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_to_the_swap_batch_swaps_exactly_once() {
+    // The sandbox runs the swap, the reply is cut, the SDK sends the same
+    // request again with the same ClientToken: the sandbox must answer
+    // with the first statement's id instead of swapping a second time, and
+    // the load must end well. In append mode a second swap would add every
+    // row twice (or fail on the staging table the first one dropped).
+    let rig = Rig::new("lostswap", &[("LOAD", "MODE = append")]).await;
+    let p = pipeline(&rig.names, &[]).await;
+    upload_sample(&p, &rig.names).await;
+    assert_ok(&rig.run(&["up"]).await);
+    // An append's load is three batches: the ledger read, then create and
+    // COPY into staging, then the swap. The first two pass; the swap runs
+    // and loses its reply.
+    rig.proxy.inject_after(
+        "redshift-data",
+        Some("BatchExecuteStatement"),
+        Fault::Truncate,
+        0,
+        1,
+        Some(("BatchExecuteStatement", 2)),
+    );
+    let load = rig.run(&["load"]).await;
+    assert_ok(&load);
+    assert_eq!(rig.proxy.injected(Fault::Truncate), 1);
+    let sent = rig
+        .proxy
+        .seen()
+        .iter()
+        .filter(|s| s.operation == "BatchExecuteStatement")
+        .count();
+    assert_eq!(sent, 4, "the swap was sent twice: once cut, once retried");
+    assert_eq!(rows_in(&p, "SELECT COUNT(*) FROM public.sales").await, 10);
+    assert_eq!(
+        rows_in(
+            &p,
+            "SELECT COUNT(*) FROM sys_query_history WHERE query_text LIKE 'INSERT INTO \"public\".\"sales\" %'"
+        )
+        .await,
+        1,
+        "the swap ran once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_reply_is_abandoned_and_retried() {
     let rig = Rig::new("stalled", &[("AWS", "ATTEMPT_TIMEOUT_SECS = 1")]).await;
     rig.proxy.inject(
