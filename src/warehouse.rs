@@ -4,9 +4,9 @@
 //! returns an id. The statement then moves SUBMITTED → PICKED → STARTED →
 //! FINISHED (or FAILED / ABORTED), and results are fetched separately, a page
 //! at a time. The SDK has waiters for clusters but none for statements, so
-//! [`Warehouse`] polls `DescribeStatement` with a growing delay and a deadline,
-//! cancels what overruns, and turns FAILED into an error that carries
-//! Redshift's own message.
+//! [`Warehouse`] waits with `DescribeStatement`'s long polling (the service
+//! answers when the statement ends) up to a deadline, cancels what overruns,
+//! and turns FAILED into an error that carries Redshift's own message.
 //!
 //! Two facts shape the code that uses this module:
 //! - each `ExecuteStatement` is its own session, so temporary tables and
@@ -476,12 +476,15 @@ pub async fn batch_execute_statement(
 // ANCHOR_END: batch_execute_statement
 
 // ANCHOR: wait_for_statement
-/// Polls `DescribeStatement` until statement `id` ends, with a delay that
-/// grows from `polling.first` to `polling.max`; FAILED and ABORTED become
-/// errors carrying Redshift's message, and a statement still running after
+/// Waits for statement `id` to end with `DescribeStatement`'s long polling
+/// (`WaitTimeSeconds`: the service answers as soon as the statement ends, or
+/// after the wait with its running status); FAILED and ABORTED become errors
+/// carrying Redshift's message, and a statement still running after
 /// `polling.timeout` is cancelled.
 ///
-/// Why our own loop: the SDK has waiters for clusters, none for statements.
+/// Why a loop still: one long poll waits at most 30 seconds, and a `COPY`
+/// can run for minutes. Between two polls it sleeps `polling`'s short
+/// delay, which also paces it should a service answer without waiting.
 pub async fn wait_for_statement(
     data: &aws_sdk_redshiftdata::Client,
     id: &str,
@@ -491,10 +494,15 @@ pub async fn wait_for_statement(
     use aws_sdk_redshiftdata::types::StatusString;
     let what = format!("SQL statement {id} ({})", brief(sql));
     let hint = "it was cancelled; raise [LOAD] STATEMENT_TIMEOUT_SECS if it needs longer";
+    let started = tokio::time::Instant::now();
     let done = wait_until(&what, polling, hint, &Quiet, async || {
+        // Each poll waits up to 10 s (the service takes 1 to 30), never
+        // past the deadline: progress still shows every few seconds.
+        let left = polling.timeout.saturating_sub(started.elapsed()).as_secs();
         let d = data
             .describe_statement()
             .id(id)
+            .wait_time_seconds(left.clamp(1, 10) as i32)
             .send()
             .await
             .map_err(|e| Error::aws("Redshift Data API", "DescribeStatement", id, e))?;

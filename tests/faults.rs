@@ -195,6 +195,29 @@ async fn transient_faults_on_every_service_are_ridden_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_makes_few_data_api_requests() {
+    // Counted by the proxy, as the service would count them: each request
+    // is a round trip the user waits for. Two batches, each waited on with
+    // one long-polling DescribeStatement, and the counts and preview read
+    // (21 requests when the waits were short polls).
+    let rig = Rig::new("fewrequests", &[]).await;
+    let p = pipeline(&rig.names, &[]).await;
+    upload_sample(&p, &rig.names).await;
+    assert_ok(&rig.run(&["up"]).await);
+    rig.proxy.clear();
+    assert_ok(&rig.run(&["load"]).await);
+    let data: Vec<String> = rig
+        .proxy
+        .seen()
+        .iter()
+        .filter(|s| s.service == "redshift-data")
+        .map(|s| s.operation.clone())
+        .collect();
+    println!("a load's Data API requests ({}): {data:?}", data.len());
+    assert!(data.len() <= 8, "{} requests: {data:?}", data.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_reply_to_the_swap_batch_swaps_exactly_once() {
     // The sandbox runs the swap, the reply is cut, the SDK sends the same
     // request again with the same ClientToken: the sandbox must answer
