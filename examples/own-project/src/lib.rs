@@ -12,10 +12,36 @@
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use serde_json::json;
 
 /// Any error, with its message: this program only reports them.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+// ANCHOR: aws_error
+/// An AWS SDK error as a reader needs it: the operation, AWS's error code
+/// and its message, e.g. `CreateRole: EntityAlreadyExists: Role with name
+/// x already exists.` An `SdkError`'s own `Display` says only "service
+/// error"; `ProvideErrorMetadata` reads the code and message the service
+/// sent, and `DisplayErrorContext` prints the whole chain of causes of
+/// anything else (a timeout, a connection refused).
+///
+/// Use it as `.send().await.map_err(aws("CreateRole"))?`.
+pub fn aws<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| match e.code() {
+        Some(code) => format!(
+            "{operation}: {code}: {}",
+            e.message().unwrap_or("no message")
+        )
+        .into(),
+        None => format!("{operation}: {}", DisplayErrorContext(&e)).into(),
+    }
+}
+// ANCHOR_END: aws_error
 
 /// Whether every service this program calls is reached on this machine:
 /// the service's own `AWS_ENDPOINT_URL_<SERVICE>`, or else `AWS_ENDPOINT_URL`,
@@ -197,7 +223,7 @@ async fn create_role(c: &Clients, name: &str) -> Result<String, Error> {
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_no_such_entity_exception()) => {}
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(aws("GetRole")(e)),
     }
     let trust = json!({
         "Version": "2012-10-17",
@@ -213,13 +239,15 @@ async fn create_role(c: &Clients, name: &str) -> Result<String, Error> {
         .role_name(name)
         .assume_role_policy_document(trust.to_string())
         .send()
-        .await?;
+        .await
+        .map_err(aws("CreateRole"))?;
     Ok(out.role.ok_or("CreateRole returned no role")?.arn)
 }
 
 /// Step 2: a policy that may only read the data, attached to the role.
 async fn attach_read_policy(c: &Clients, s: &Settings) -> Result<String, Error> {
-    let account = c.sts.get_caller_identity().send().await?.account;
+    let identity = c.sts.get_caller_identity().send().await;
+    let account = identity.map_err(aws("GetCallerIdentity"))?.account;
     let account = account.ok_or("GetCallerIdentity named no account")?;
     let arn = format!("arn:aws:iam::{account}:policy/{}", s.policy_name);
     let document = json!({
@@ -243,9 +271,10 @@ async fn attach_read_policy(c: &Clients, s: &Settings) -> Result<String, Error> 
                 .policy_name(&s.policy_name)
                 .policy_document(document.to_string())
                 .send()
-                .await?;
+                .await
+                .map_err(aws("CreatePolicy"))?;
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(aws("GetPolicy")(e)),
     }
     // Attaching an attached policy succeeds: safe to repeat.
     c.iam
@@ -253,7 +282,8 @@ async fn attach_read_policy(c: &Clients, s: &Settings) -> Result<String, Error> 
         .role_name(&s.role_name)
         .policy_arn(&arn)
         .send()
-        .await?;
+        .await
+        .map_err(aws("AttachRolePolicy"))?;
     Ok(arn)
 }
 
@@ -274,7 +304,7 @@ async fn cluster_exists(c: &Clients, id: &str) -> Result<bool, Error> {
         {
             Ok(false)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(aws("DescribeClusters")(e)),
     }
 }
 
@@ -308,14 +338,13 @@ async fn create_cluster(c: &Clients, s: &Settings, role_arn: &str) -> Result<(),
             Ok(_) => return Ok(()),
             Err(e) => {
                 let about_the_role = e.as_service_error().is_some_and(|se| {
-                    use aws_sdk_redshift::error::ProvideErrorMetadata;
                     se.code() == Some("InvalidParameterValue")
                         && se
                             .message()
                             .is_some_and(|m| m.to_lowercase().contains("role"))
                 });
                 if !about_the_role || delay > Duration::from_secs(64) {
-                    return Err(e.into());
+                    return Err(aws("CreateCluster")(e));
                 }
                 tokio::time::sleep(delay).await;
                 delay *= 2;
@@ -334,7 +363,8 @@ async fn wait_for_cluster(c: &Clients, id: &str, timeout: Duration) -> Result<St
             .describe_clusters()
             .cluster_identifier(id)
             .send()
-            .await?;
+            .await
+            .map_err(aws("DescribeClusters"))?;
         let cluster = out
             .clusters()
             .first()
@@ -366,6 +396,11 @@ async fn wait_for_cluster(c: &Clients, id: &str, timeout: Duration) -> Result<St
 /// Runs `sqls` as one batch (one transaction) through the Data API and
 /// waits for it; a failure carries Redshift's message. Returns the
 /// finished statement's description.
+///
+/// The wait is the Data API's long polling: `DescribeStatement` with
+/// `wait_time_seconds` answers as soon as the statement ends, or after that
+/// many seconds (1 to 30) with the status it has then. A loop remains only
+/// for statements that run longer than one wait.
 async fn run_sql(
     c: &Clients,
     s: &Settings,
@@ -380,13 +415,20 @@ async fn run_sql(
         .db_user(&s.db_user)
         .set_sqls(Some(sqls.to_vec()))
         .send()
-        .await?
+        .await
+        .map_err(aws("BatchExecuteStatement"))?
         .id
         .ok_or("BatchExecuteStatement returned no id")?;
-    let mut delay = Duration::from_millis(50);
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let d = c.data.describe_statement().id(&id).send().await?;
+        let d = c
+            .data
+            .describe_statement()
+            .id(&id)
+            .wait_time_seconds(20)
+            .send()
+            .await
+            .map_err(aws("DescribeStatement"))?;
         match d.status() {
             Some(StatusString::Finished) => return Ok(d),
             Some(StatusString::Failed | StatusString::Aborted) => {
@@ -398,11 +440,10 @@ async fn run_sql(
         }
         if Instant::now() > deadline {
             // Do not leave it running unseen.
-            c.data.cancel_statement().id(&id).send().await?;
+            let cancel = c.data.cancel_statement().id(&id).send().await;
+            cancel.map_err(aws("CancelStatement"))?;
             return Err(format!("{sqls:?} still running after 15 minutes; cancelled").into());
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -415,7 +456,8 @@ async fn count_rows(c: &Clients, s: &Settings) -> Result<i64, Error> {
         .sub_statements()
         .first()
         .map_or(done.id(), |sub| sub.id());
-    let result = c.data.get_statement_result().id(id).send().await?;
+    let result = c.data.get_statement_result().id(id).send().await;
+    let result = result.map_err(aws("GetStatementResult"))?;
     match result.records().first().and_then(|row| row.first()) {
         Some(aws_sdk_redshiftdata::types::Field::LongValue(n)) => Ok(*n),
         other => Err(format!("COUNT(*) returned {other:?}").into()),
@@ -429,7 +471,8 @@ async fn delete_all(c: &Clients, s: &Settings, policy_arn: &str) -> Result<(), E
         .cluster_identifier(&s.cluster_id)
         .skip_final_cluster_snapshot(true)
         .send()
-        .await?;
+        .await
+        .map_err(aws("DeleteCluster"))?;
     let start = Instant::now();
     while cluster_exists(c, &s.cluster_id).await? {
         if start.elapsed() > Duration::from_secs(1800) {
@@ -443,9 +486,12 @@ async fn delete_all(c: &Clients, s: &Settings, policy_arn: &str) -> Result<(), E
         .role_name(&s.role_name)
         .policy_arn(policy_arn)
         .send()
-        .await?;
-    c.iam.delete_policy().policy_arn(policy_arn).send().await?;
-    c.iam.delete_role().role_name(&s.role_name).send().await?;
+        .await
+        .map_err(aws("DetachRolePolicy"))?;
+    let deleted = c.iam.delete_policy().policy_arn(policy_arn).send().await;
+    deleted.map_err(aws("DeletePolicy"))?;
+    let deleted = c.iam.delete_role().role_name(&s.role_name).send().await;
+    deleted.map_err(aws("DeleteRole"))?;
     Ok(())
 }
 
