@@ -542,3 +542,35 @@ async fn a_file_with_other_columns_or_no_rows_is_refused_and_the_table_kept() {
         "the table kept its rows throughout"
     );
 }
+
+#[tokio::test]
+async fn a_literal_from_quote_literal_means_on_the_sandbox_what_it_means_on_redshift() {
+    // Redshift reads backslash escapes in every string literal, so the
+    // library's quote_literal doubles backslashes; the sandbox must read
+    // the literal back as the value, not with its backslashes doubled.
+    require_sandbox();
+    let names = Names::new("literal");
+    let p = pipeline(&names, &[]).await;
+    p.up(false, &Quiet).await.expect("up");
+    for value in [
+        r"C:\temp\new",
+        r"it's a \ test",
+        r"\\server\share",
+        r"a\nb (not a line break)",
+        r"ends with \",
+        "plain",
+    ] {
+        let lit = s3_to_redshift::sql::quote_literal(value).unwrap();
+        let got = p
+            .warehouse()
+            .query(&format!("SELECT {lit} AS v, LENGTH({lit}) AS n"))
+            .await
+            .unwrap();
+        assert_eq!(got.rows[0][0], Value::Text(value.into()), "{lit}");
+        assert_eq!(
+            got.rows[0][1],
+            Value::Long(value.chars().count() as i64),
+            "{lit}"
+        );
+    }
+}

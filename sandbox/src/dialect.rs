@@ -46,6 +46,7 @@ pub fn rewrite(tokens: &mut Vec<Token>) -> Result<Vec<String>, String> {
         return Ok(notes);
     }
     strip_analyze_columns(tokens);
+    escape_strings(tokens);
     let columns = column_list(tokens);
     let mut i = 0;
     while i < tokens.len() {
@@ -55,6 +56,31 @@ pub fn rewrite(tokens: &mut Vec<Token>) -> Result<Vec<String>, String> {
         };
     }
     Ok(notes)
+}
+
+/// Redshift reads backslash escapes in every string literal (as PostgreSQL
+/// 8 did); PostgreSQL today reads them only in `E'…'` literals
+/// (`standard_conforming_strings`). So a literal holding a backslash gets
+/// the `E`, and means on the sandbox what it means on Redshift: `'C:\\tmp'`
+/// is `C:\tmp` on both, and a literal the loader's `quote_literal` built
+/// reads back as its value. (Literals with no backslash read the same
+/// either way, and are left as they are.)
+fn escape_strings(tokens: &mut [Token]) {
+    for i in 0..tokens.len() {
+        let t = &tokens[i];
+        if t.kind != Kind::Str || !t.text.starts_with('\'') || !t.text.contains('\\') {
+            continue;
+        }
+        // Already an `E'…'` (or `U&'…'`) literal: PostgreSQL syntax, kept.
+        let prefixed = i > 0
+            && tokens[i - 1].kind == Kind::Word
+            && ["e", "u&"]
+                .iter()
+                .any(|p| tokens[i - 1].text.eq_ignore_ascii_case(p));
+        if !prefixed {
+            tokens[i].text.insert(0, 'E');
+        }
+    }
 }
 
 /// The `(` of `CREATE TABLE name (…)`'s column list: a column may be called

@@ -51,7 +51,7 @@ impl Token {
             let tag_len = self.text[1..].find('$').map_or(1, |i| i + 2);
             return Some(self.text[tag_len..self.text.len() - tag_len].to_string());
         }
-        Some(self.text[1..self.text.len() - 1].replace("''", "'"))
+        Some(redshift_string(&self.text[1..self.text.len() - 1]))
     }
 
     /// The name this token denotes: unquoted words fold to lower case, as in
@@ -63,6 +63,49 @@ impl Token {
             _ => None,
         }
     }
+}
+
+/// The value of the inside of a `'…'` literal as Redshift reads it: `''`
+/// is a quote, and a backslash escapes the next character, as PostgreSQL 8
+/// (which Redshift grew from) read every literal: `\\` a backslash, `\'` a
+/// quote, `\n` `\t` `\r` `\b` `\f` their control characters, `\` and one to
+/// three octal digits that byte, and any other character itself.
+pub fn redshift_string(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                // `''`: the tokenizer only lets quotes in doubled.
+                chars.next_if_eq(&'\'');
+                out.push('\'');
+            }
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('b') => out.push('\u{8}'),
+                Some('f') => out.push('\u{c}'),
+                Some(d @ '0'..='7') => {
+                    let mut code = d.to_digit(8).unwrap_or(0);
+                    for _ in 0..2 {
+                        match chars.peek().and_then(|c| c.to_digit(8)) {
+                            Some(v) => {
+                                code = code * 8 + v;
+                                chars.next();
+                            }
+                            None => break,
+                        }
+                    }
+                    out.push(char::from_u32(code & 0xff).unwrap_or('\u{fffd}'));
+                }
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Splits SQL into tokens; fails on an unterminated string, name or comment.
@@ -193,6 +236,9 @@ fn quoted_end(chars: &[char], start: usize) -> Result<usize, String> {
             }
             Some(&q) if q == quote && chars.get(i + 1) == Some(&quote) => i += 2,
             Some(&q) if q == quote => return Ok(i + 1),
+            // Redshift reads a backslash in a string literal as an escape:
+            // `'it\'s'` is one literal. Not in a quoted name.
+            Some('\\') if quote == '\'' => i += 2,
             Some(_) => i += 1,
         }
     }
@@ -520,5 +566,22 @@ mod tests {
             "$1 stays a parameter's $"
         );
         assert!(tokenize("SELECT $$ open").is_err());
+    }
+
+    #[test]
+    fn literals_read_backslash_escapes_as_redshift_does() {
+        let tokens = tokenize(r"SELECT 'it\'s', 'C:\\temp', 'a\tb', 'x''y', '\101'").unwrap();
+        let strs: Vec<String> = tokens.iter().filter_map(Token::string_value).collect();
+        assert_eq!(strs, ["it's", r"C:\temp", "a\tb", "x'y", "A"]);
+        assert!(
+            tokenize(r"SELECT 'open\'").is_err(),
+            "the escaped quote does not close it"
+        );
+        // A quoted name takes no escapes.
+        let t = tokenize(r#"SELECT "a\" FROM t"#).unwrap();
+        assert!(
+            t.iter()
+                .any(|t| t.kind == Kind::QuotedIdent && t.text == r#""a\""#)
+        );
     }
 }

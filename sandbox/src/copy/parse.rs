@@ -55,26 +55,6 @@ pub struct CopySpec {
     pub max_error: u64,
 }
 
-/// Redshift's backslash escapes in COPY option strings (`'\t'`).
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('t') => out.push('\t'),
-                Some('n') => out.push('\n'),
-                Some('r') => out.push('\r'),
-                Some(other) => out.push(other),
-                None => out.push('\\'),
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Parses a `COPY … FROM 's3://…'` command. Every option is either
 /// understood or an error: a silently ignored option would make a load in
 /// the sandbox differ from the same load on AWS.
@@ -152,12 +132,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string literal, its backslash escapes read as Redshift reads them
-    /// in every COPY option (`'\\'` is one backslash, `'\t'` a tab).
+    /// in every literal (`'\\'` is one backslash, `'\t'` a tab: the
+    /// tokenizer's `string_value`).
     fn string_literal(&mut self) -> Result<String, String> {
         let v = self
             .peek()
             .and_then(|x| x.string_value())
-            .map(|v| unescape(&v))
             .ok_or_else(|| self.syntax_error())?;
         self.pos += 1;
         Ok(v)
