@@ -305,10 +305,35 @@ fn rewrite_at(tokens: &mut Vec<Token>, i: usize) -> Result<usize, String> {
             Ok(i + 1)
         }
         ("extract", Some(o)) => extract(tokens, i, o),
+        // Who and where: the request's DbUser and Database, not the
+        // sandbox's PostgreSQL role and database. Not in the commands that
+        // name a role (`ALTER USER CURRENT_USER …`), where it is PostgreSQL's.
+        ("current_user" | "session_user" | "user", None) if !names_a_role(tokens) => {
+            tokens[i] = word_token("sandbox_sys.db_user()");
+            Ok(i + 1)
+        }
+        ("current_database" | "version", Some(_)) => {
+            tokens[i] = word_token(&format!("sandbox_sys.{word}"));
+            Ok(i + 1)
+        }
         ("median", Some(o)) => median(tokens, i, o),
         ("listagg", Some(o)) => listagg(tokens, i, o),
         _ => Ok(i + 1),
     }
+}
+
+/// Whether the statement is one whose `CURRENT_USER` names a PostgreSQL
+/// role (`CREATE`, `ALTER`, `DROP`, `GRANT`, `REVOKE`, `SET`, …): only in
+/// queries and data changes does it become the request's user.
+fn names_a_role(tokens: &[Token]) -> bool {
+    let first = tokens.iter().find(|t| t.kind != Kind::Space);
+    !first.is_some_and(|t| {
+        [
+            "select", "with", "insert", "update", "delete", "values", "(",
+        ]
+        .iter()
+        .any(|w| t.text.eq_ignore_ascii_case(w))
+    })
 }
 
 /// `SELECT [DISTINCT] TOP n …` → `SELECT [DISTINCT] … LIMIT n`, the limit

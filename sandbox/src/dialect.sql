@@ -319,3 +319,93 @@ CREATE TABLE IF NOT EXISTS sandbox_sys.stl_load_commits (
   filename character(256), byte_offset integer, lines_scanned integer,
   errors integer, curtime timestamp, status integer, file_format character(16),
   is_partial integer, start_offset bigint);
+
+-- Hashes (SQL reference, "Hash functions").
+-- CRC32: CRC-32C (Castagnoli), as the reference says, of the UTF-8 bytes,
+-- as 8 hex digits.
+CREATE OR REPLACE FUNCTION sandbox_sys.crc32(s text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  bytes bytea := convert_to(s, 'UTF8');
+  crc bigint := 4294967295;
+BEGIN
+  FOR i IN 0 .. length(bytes) - 1 LOOP
+    crc := crc # get_byte(bytes, i);
+    FOR k IN 1 .. 8 LOOP
+      IF crc & 1 = 1 THEN
+        crc := (crc >> 1) # 2197175160;  -- 0x82F63B78
+      ELSE
+        crc := crc >> 1;
+      END IF;
+    END LOOP;
+  END LOOP;
+  RETURN lpad(to_hex(crc # 4294967295), 8, '0');
+END $$;
+-- SHA2(string, bits): 0 is 256; any other number of bits gives ''.
+CREATE OR REPLACE FUNCTION sandbox_sys.sha2(s text, bits integer) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT CASE bits
+    WHEN 0 THEN encode(sha256(convert_to(s, 'UTF8')), 'hex')
+    WHEN 224 THEN encode(sha224(convert_to(s, 'UTF8')), 'hex')
+    WHEN 256 THEN encode(sha256(convert_to(s, 'UTF8')), 'hex')
+    WHEN 384 THEN encode(sha384(convert_to(s, 'UTF8')), 'hex')
+    WHEN 512 THEN encode(sha512(convert_to(s, 'UTF8')), 'hex')
+    ELSE '' END $$;
+-- FNV_HASH(value [, seed]): 64-bit FNV-1a of the value's binary form (an
+-- INTEGER's 4 bytes, a BIGINT's 8, little-endian; a string's UTF-8
+-- bytes), the seed in place of the offset basis, as a signed BIGINT.
+CREATE OR REPLACE FUNCTION sandbox_sys.fnv_bytes(bytes bytea, seed bigint) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  two64 numeric := 18446744073709551616;
+  h numeric := CASE WHEN seed < 0 THEN seed + 18446744073709551616 ELSE seed END;
+  low bigint;
+BEGIN
+  FOR i IN 0 .. length(bytes) - 1 LOOP
+    -- XOR touches the low byte only.
+    low := (h % 256)::bigint # get_byte(bytes, i);
+    h := ((h - h % 256 + low) * 1099511628211) % two64;
+  END LOOP;
+  RETURN (CASE WHEN h >= 9223372036854775808 THEN h - two64 ELSE h END)::bigint;
+END $$;
+-- The low `width` bytes of n, least significant first (int8send is
+-- big-endian).
+CREATE OR REPLACE FUNCTION sandbox_sys.le_bytes(n bigint, width integer) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  b bytea := int8send(n);
+  out bytea := '';
+BEGIN
+  FOR i IN 0 .. width - 1 LOOP
+    out := out || substring(b FROM 8 - i FOR 1);
+  END LOOP;
+  RETURN out;
+END $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.fnv_hash(s text, seed bigint DEFAULT -3750763034362895579)
+  RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT sandbox_sys.fnv_bytes(convert_to(s, 'UTF8'), seed) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.fnv_hash(n integer, seed bigint DEFAULT -3750763034362895579)
+  RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT sandbox_sys.fnv_bytes(sandbox_sys.le_bytes(n, 4), seed) $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.fnv_hash(n bigint, seed bigint DEFAULT -3750763034362895579)
+  RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT sandbox_sys.fnv_bytes(sandbox_sys.le_bytes(n, 8), seed) $$;
+
+-- Who and where (SQL reference, "System information functions"): the
+-- request's DbUser and Database, which the engine sets on each connection.
+CREATE OR REPLACE FUNCTION sandbox_sys.db_user() RETURNS name
+LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(NULLIF(current_setting('sandbox.db_user', true), ''), 'awsuser')::name $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.current_database() RETURNS name
+LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(NULLIF(current_setting('sandbox.database', true), ''), 'dev')::name $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.version() RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT 'PostgreSQL 8.0.2 on i686-pc-linux-gnu, compiled by GCC gcc (GCC) 3.4.2 20041017 '
+         '(Red Hat 3.4.2-6.fc3), Redshift 1.0 (the redshift-sandbox on '
+         || split_part(pg_catalog.version(), ' on ', 1) || ')' $$;
+-- PG_USER lists the request's user, as the one user the sandbox knows.
+CREATE OR REPLACE VIEW sandbox_sys.pg_user AS
+  SELECT sandbox_sys.db_user() AS usename, 100 AS usesysid, true AS usecreatedb,
+         true AS usesuper, false AS usecatupd, '********'::text AS passwd,
+         NULL::timestamp AS valuntil, NULL::text[] AS useconfig;

@@ -31,12 +31,14 @@ async fn sql_runs_as_an_ordinary_user_of_its_own_database() {
     let d = ok(
         &s,
         &c,
+        // CURRENT_ROLE: PostgreSQL's role (CURRENT_USER is the request's
+        // DbUser, as on Redshift).
         "SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, \
-         pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') \
-           OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') \
-           OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER'), \
-         (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()) = current_user \
-         FROM pg_roles r WHERE r.rolname = current_user",
+         pg_has_role(current_role, 'pg_read_server_files', 'MEMBER') \
+           OR pg_has_role(current_role, 'pg_write_server_files', 'MEMBER') \
+           OR pg_has_role(current_role, 'pg_execute_server_program', 'MEMBER'), \
+         (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = pg_catalog.current_database()) = current_role \
+         FROM pg_roles r WHERE r.rolname = current_role",
     )
     .await;
     let r = s

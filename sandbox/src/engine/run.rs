@@ -122,8 +122,15 @@ impl Engine {
             return None;
         }
         self.update(id, |s| s.status = Status::Started);
+        // In the same round trip: who and where, as the request named them,
+        // for CURRENT_USER, CURRENT_DATABASE() and PG_USER.
+        let user = st.request.db_user.as_deref().unwrap_or("awsuser");
         let pid: i64 = client
-            .query_one("SELECT pg_backend_pid()", &[])
+            .query_one(
+                "SELECT pg_backend_pid(), set_config('sandbox.db_user', $1, false), \
+                 set_config('sandbox.database', $2, false)",
+                &[&user, &st.request.database],
+            )
             .await
             .map(|r| r.get::<_, i32>(0).into())
             .unwrap_or(0);
