@@ -190,6 +190,33 @@ async fn columns_inferred_from_the_data_are_shown_by_plan_and_used_by_load() {
     // Before the data is there: plan warns, load refuses, nothing breaks.
     let early = pipeline(&names, &infer).await;
     assert!(matches!(early.inferred, Some(Err(_))));
+    early
+        .up(false, &s3_to_redshift::report::Quiet)
+        .await
+        .unwrap();
+    let plan = early
+        .plan(false)
+        .await
+        .expect("plan does not fail, nor panic");
+    assert!(
+        plan.sql.is_empty(),
+        "no SQL without columns: {:?}",
+        plan.sql
+    );
+    let table = plan.steps.iter().find(|s| s.step == "table").unwrap();
+    let detail = table.detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains("columns cannot be inferred yet") && detail.contains("`load` infers them"),
+        "{table:?}"
+    );
+    let refused = early
+        .load(&s3_to_redshift::report::Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("could not be inferred"),
+        "{refused}"
+    );
     let _ = early
         .clients
         .s3

@@ -190,11 +190,15 @@ pub const PREVIEW_ROWS: u32 = 10;
 /// The first `limit` rows of the table, ordered by its first column: what a
 /// reader wants to see after a load.
 pub fn preview_sql(cfg: &Config, limit: u32) -> String {
-    let first = &cfg.table.columns[0].name;
-    format!(
-        "SELECT * FROM {} ORDER BY {first} LIMIT {limit}",
-        cfg.table.name
-    )
+    // With no columns known (inference not run yet) there is nothing to
+    // order by: the rows come as the table gives them.
+    match cfg.table.columns.first() {
+        Some(first) => format!(
+            "SELECT * FROM {} ORDER BY {} LIMIT {limit}",
+            cfg.table.name, first.name
+        ),
+        None => format!("SELECT * FROM {} LIMIT {limit}", cfg.table.name),
+    }
 }
 
 /// `1` when the table exists, `0` when not, as a query.

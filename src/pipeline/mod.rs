@@ -211,7 +211,9 @@ impl Pipeline {
                         i.source,
                         i.sampled_rows
                     ),
-                    Some(Err(e)) => format!("warning: columns cannot be inferred yet: {e}"),
+                    Some(Err(e)) => format!(
+                        "warning: columns cannot be inferred yet ({e}); `load` infers them once the data is there, and `plan` shows its SQL then"
+                    ),
                 },
             ),
         );
@@ -232,16 +234,22 @@ impl Pipeline {
             StepReport::new("copy", self.cfg.s3.source.to_string(), Action::Create)
                 .with_detail(format!("{mode}; source: {source}")),
         );
-        let sql = load::statements(
-            &self.cfg,
-            &self.clients.region,
-            &found.role_arn,
-            fingerprint.as_deref(),
-        )
-        .map_err(|m| Error::Verification {
-            table: self.cfg.table.name.to_string(),
-            reason: m,
-        })?;
+        // No columns yet (inference is on and the data is not there): no
+        // statement can be written, and the table step above says why.
+        let sql = if matches!(self.inferred, Some(Err(_))) {
+            Vec::new()
+        } else {
+            load::statements(
+                &self.cfg,
+                &self.clients.region,
+                &found.role_arn,
+                fingerprint.as_deref(),
+            )
+            .map_err(|m| Error::Verification {
+                table: self.cfg.table.name.to_string(),
+                reason: m,
+            })?
+        };
         Ok(Plan {
             steps,
             sql,
