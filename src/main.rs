@@ -501,6 +501,17 @@ async fn interrupted(
             Err(_) => eprintln!("SQL statement {id}: no answer to the cancel within 10 s"),
         }
     }
+    // A stage stopped mid-upload: its open multipart uploads are aborted,
+    // so that no half-uploaded part is stored (and billed) in S3.
+    if !doing.uploads.is_empty() {
+        let open = doing.uploads.len();
+        s3_to_redshift::stage::abort_open_uploads(&pipeline.clients.s3, &pipeline.activity).await;
+        let left = pipeline.activity.now().uploads.len();
+        eprintln!(
+            "Aborted {} of {open} open multipart upload(s) of the staged parts.",
+            open - left
+        );
+    }
     let state = match command {
         "up" => {
             "What was created is kept and tagged; a cluster being created goes on in AWS (and is billed while it exists)."

@@ -224,6 +224,21 @@ pub struct Doing {
     pub step: Option<String>,
     /// The Data API statement being waited on: `(id, SQL in brief)`.
     pub statement: Option<(String, String)>,
+    /// The S3 multipart uploads open now, to abort if the run stops: an
+    /// open upload's parts are stored, and billed, until it is completed or
+    /// aborted.
+    pub uploads: Vec<OpenUpload>,
+}
+
+/// An S3 multipart upload that was created and not yet completed or aborted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenUpload {
+    /// Its bucket.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// Its upload id.
+    pub upload_id: String,
 }
 
 impl Activity {
@@ -243,6 +258,16 @@ impl Activity {
     /// Records the statement now waited on, or that none is.
     pub fn statement(&self, statement: Option<(&str, &str)>) {
         self.with(|d| d.statement = statement.map(|(id, sql)| (id.to_string(), sql.to_string())));
+    }
+
+    /// Records a multipart upload just created.
+    pub fn upload_opened(&self, upload: OpenUpload) {
+        self.with(|d| d.uploads.push(upload));
+    }
+
+    /// Records that multipart upload `upload_id` was completed or aborted.
+    pub fn upload_closed(&self, upload_id: &str) {
+        self.with(|d| d.uploads.retain(|u| u.upload_id != upload_id));
     }
 
     /// What is under way now.

@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{Config, S3Uri, TargetSettings};
 use crate::error::{Error, Result};
-use crate::report::Observer;
+use crate::report::{Activity, Observer, OpenUpload};
 
 /// The uncompressed size a part aims at, before rounding the part count up
 /// to a multiple of the slices.
@@ -285,6 +285,7 @@ pub async fn upload(
     s3: &aws_sdk_s3::Client,
     file: &Path,
     observer: &dyn Observer,
+    activity: &Activity,
 ) -> Result<StageReport> {
     let io_err = |what: &str, e: std::io::Error| Error::Source {
         uri: file.display().to_string(),
@@ -315,15 +316,19 @@ pub async fn upload(
     let header = Arc::new(split.header.clone());
     let total_raw: u64 = split.ranges.iter().map(|(a, b)| b - a).sum();
     let done_raw = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut tasks = Vec::new();
+    // A JoinSet, so that the first failure can stop the other parts: a
+    // dropped JoinHandle would leave its task uploading.
+    let mut tasks = tokio::task::JoinSet::new();
     for (i, (start, end)) in split.ranges.iter().copied().enumerate() {
         let key = format!("{}part-{i:04}.csv.gz", folder.key);
         let (s3, bucket) = (s3.clone(), folder.bucket.clone());
         let (compressing, header) = (compressing.clone(), header.clone());
         let path = file.to_path_buf();
         let done_raw = done_raw.clone();
-        tasks.push(tokio::spawn(async move {
-            let _cpu = compressing.acquire_owned().await.expect("open");
+        let activity = activity.clone();
+        tasks.spawn(async move {
+            let stopped = || std::io::Error::other("the upload stopped");
+            let _cpu = compressing.acquire_owned().await.map_err(|_| stopped())?;
             let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(1);
             let compressor = tokio::task::spawn_blocking(move || {
                 let stopped = || std::io::Error::other("the upload stopped");
@@ -338,12 +343,14 @@ pub async fn upload(
                     Err(e) => Piece::Failed(e),
                 });
             });
-            let sent = put(&s3, &bucket, &key, rx).await;
-            compressor.await.expect("compression does not panic");
+            let sent = put(&s3, &bucket, &key, rx, &activity).await;
+            compressor
+                .await
+                .map_err(|e| std::io::Error::other(format!("compression failed: {e}")))?;
             let size = sent.map_err(std::io::Error::other)?;
             done_raw.fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
-            Ok::<(String, u64), std::io::Error>((format!("s3://{bucket}/{key}"), size))
-        }));
+            Ok::<(usize, String, u64), std::io::Error>((i, format!("s3://{bucket}/{key}"), size))
+        });
     }
     let progress = |done: u64| {
         observer.progress(
@@ -352,7 +359,16 @@ pub async fn upload(
             total_raw,
         )
     };
-    let (uploaded, uploaded_bytes) = gather(tasks, &folder, &done_raw, progress, observer).await?;
+    let gathered = gather(tasks, &folder, &done_raw, progress, observer).await;
+    let (uploaded, uploaded_bytes) = match gathered {
+        Ok(done) => done,
+        Err(e) => {
+            // The other parts are stopped (gather aborted them); what they
+            // had opened is aborted too, so nothing is left to be billed.
+            abort_open_uploads(s3, activity).await;
+            return Err(e);
+        }
+    };
     let manifest = write_manifest(s3, &folder, &uploaded).await?;
     observer.wait_over();
     Ok(StageReport {
@@ -364,35 +380,73 @@ pub async fn upload(
     })
 }
 
-/// A part's upload task: its `s3://` URI and compressed size, once sent.
-type PartTask = tokio::task::JoinHandle<std::io::Result<(String, u64)>>;
+/// A part's upload task: its index, `s3://` URI and compressed size.
+type PartTasks = tokio::task::JoinSet<std::io::Result<(usize, String, u64)>>;
 
-/// Waits for the part uploads in order, reporting progress as they finish;
-/// returns their URIs and the bytes sent. The first failure is the error.
+/// Waits for the part uploads, reporting progress as they finish; returns
+/// their URIs in part order and the bytes sent. On the first failure the
+/// other parts are aborted, and waited for until they have stopped.
 async fn gather(
-    tasks: Vec<PartTask>,
+    mut tasks: PartTasks,
     folder: &S3Uri,
     done_raw: &std::sync::atomic::AtomicU64,
     progress: impl Fn(u64),
     observer: &dyn Observer,
 ) -> Result<(Vec<String>, u64)> {
-    let mut uploaded = Vec::new();
+    let count = tasks.len();
+    let mut uploaded = vec![String::new(); count];
     let mut uploaded_bytes = 0;
-    let count = tasks.len() as u64;
-    for (i, t) in tasks.into_iter().enumerate() {
-        let (uri, size) = t
-            .await
-            .expect("the part task does not panic")
-            .map_err(|e| Error::Source {
-                uri: folder.to_string(),
-                reason: format!("staging part {i} failed: {e}"),
-            })?;
-        uploaded_bytes += size;
-        uploaded.push(uri);
-        progress(done_raw.load(std::sync::atomic::Ordering::Relaxed));
-        observer.progress("parts uploaded", i as u64 + 1, count);
+    let mut finished = 0u64;
+    while let Some(joined) = tasks.join_next().await {
+        let part = joined
+            .map_err(|e| std::io::Error::other(format!("the part's task failed: {e}")))
+            .and_then(|r| r);
+        match part {
+            Ok((i, uri, size)) => {
+                uploaded_bytes += size;
+                uploaded[i] = uri;
+                finished += 1;
+                progress(done_raw.load(std::sync::atomic::Ordering::Relaxed));
+                observer.progress("parts uploaded", finished, count as u64);
+            }
+            Err(e) => {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                return Err(Error::Source {
+                    uri: folder.to_string(),
+                    reason: format!("staging a part failed: {e}"),
+                });
+            }
+        }
     }
     Ok((uploaded, uploaded_bytes))
+}
+
+/// Aborts every multipart upload `activity` holds as open: what a failed
+/// or interrupted stage started. Best effort, each within 10 seconds.
+pub async fn abort_open_uploads(s3: &aws_sdk_s3::Client, activity: &Activity) {
+    for u in activity.now().uploads {
+        let abort = s3
+            .abort_multipart_upload()
+            .bucket(&u.bucket)
+            .key(&u.key)
+            .upload_id(&u.upload_id)
+            .send();
+        match tokio::time::timeout(std::time::Duration::from_secs(10), abort).await {
+            Ok(Ok(_)) => activity.upload_closed(&u.upload_id),
+            Ok(Err(e)) => tracing::warn!(
+                "could not abort the upload of s3://{}/{}: {}",
+                u.bucket,
+                u.key,
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            ),
+            Err(_) => tracing::warn!(
+                "no answer within 10 s to aborting s3://{}/{}",
+                u.bucket,
+                u.key
+            ),
+        }
+    }
 }
 
 /// The record boundaries of `file` for `parts` parts, found off the async
@@ -456,6 +510,7 @@ async fn put(
     bucket: &str,
     key: &str,
     mut chunks: tokio::sync::mpsc::Receiver<Piece>,
+    activity: &Activity,
 ) -> std::result::Result<u64, String> {
     let uri = format!("s3://{bucket}/{key}");
     let show = |op: &str, e: &dyn std::fmt::Display| format!("S3 {op} on {uri} failed: {e}");
@@ -494,16 +549,26 @@ async fn put(
             )
         })?;
     let upload_id = created.upload_id().unwrap_or_default().to_string();
+    // Recorded until completed or aborted: if this task is aborted, or the
+    // run stopped, whoever stops it aborts the upload.
+    activity.upload_opened(OpenUpload {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        upload_id: upload_id.clone(),
+    });
     let mut completed = Vec::new();
     let mut size = 0u64;
     let abort = async || {
-        let _ = s3
+        let aborted = s3
             .abort_multipart_upload()
             .bucket(bucket)
             .key(key)
             .upload_id(&upload_id)
             .send()
             .await;
+        if aborted.is_ok() {
+            activity.upload_closed(&upload_id);
+        }
     };
     let mut next = Some(first);
     let mut waiting = Some(second);
@@ -545,7 +610,8 @@ async fn put(
             },
         };
     }
-    s3.complete_multipart_upload()
+    let done = s3
+        .complete_multipart_upload()
         .bucket(bucket)
         .key(key)
         .upload_id(&upload_id)
@@ -555,14 +621,16 @@ async fn put(
                 .build(),
         )
         .send()
-        .await
-        .map(|_| size)
-        .map_err(|e| {
-            show(
-                "CompleteMultipartUpload",
-                &aws_sdk_s3::error::DisplayErrorContext(e),
-            )
-        })
+        .await;
+    if done.is_ok() {
+        activity.upload_closed(&upload_id);
+    }
+    done.map(|_| size).map_err(|e| {
+        show(
+            "CompleteMultipartUpload",
+            &aws_sdk_s3::error::DisplayErrorContext(e),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -513,3 +513,68 @@ async fn sigint_during_teardown_then_down_again_converges() {
     let (stdout, _) = text(&status);
     assert_eq!(stdout.matches("absent").count(), 3, "{stdout}");
 }
+
+/// A CSV of `rows` rows whose product names are random hex: gzip makes it
+/// only about half as small, so each part of a few-part stage is more than
+/// one 8 MiB chunk, and is sent as a multipart upload.
+fn incompressible_csv(path: &std::path::Path, rows: usize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, "sale_id,sold_on,region,product,quantity,unit_price").unwrap();
+    // xorshift64: random enough, and no dependency for it.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 1..=rows {
+        let mut hex = String::with_capacity(64);
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            hex.push_str(&format!("{x:016x}"));
+        }
+        writeln!(out, "{i},2024-01-01,north,{hex},1,1.50").unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_a_stage_leaves_no_multipart_upload_open() {
+    let rig = Rig::new("intstage", &[]).await;
+    let prefix = format!("STAGE_PREFIX = s3://{}/staging/", rig.names.bucket);
+    let settings = [("AWS", "INITIAL_BACKOFF_MS = 20"), ("S3", prefix.as_str())];
+    std::fs::write(&rig.cfg, config_text(&rig.names, &settings)).unwrap();
+    let p = pipeline(&rig.names, &[]).await;
+    upload_sample(&p, &rig.names).await;
+    assert_ok(&rig.run(&["up"]).await);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    incompressible_csv(&file, 450_000);
+
+    // The first chunk of a part goes through; the next one hangs, so the
+    // CLI is mid-upload, with multipart uploads open, when it is stopped.
+    let hit = rig.proxy.inject(
+        "s3",
+        Some("PUT"),
+        Fault::Slow(Duration::from_secs(60)),
+        1,
+        1,
+    );
+    let child = rig
+        .command(&["stage", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    fired(&hit).await;
+    signal(&child, "-INT");
+    let out = finish(child).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("open multipart upload"), "{stderr}");
+    rig.proxy.clear();
+    let open = p
+        .clients
+        .s3
+        .list_multipart_uploads()
+        .bucket(&rig.names.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(open.uploads().is_empty(), "left open: {:?}", open.uploads());
+}

@@ -274,7 +274,8 @@ impl Pipeline {
     ) -> Result<(StageReport, LoadReport)> {
         self.activity
             .step(format!("staging {} in parts", file.display()));
-        let staged = stage::upload(&self.cfg, &self.clients.s3, file, observer).await?;
+        let staged =
+            stage::upload(&self.cfg, &self.clients.s3, file, observer, &self.activity).await?;
         observer.step(
             &StepReport::new("stage", staged.manifest.to_string(), Action::Create).with_detail(
                 format!(
