@@ -489,6 +489,29 @@ async fn describe(engine: &Engine, f: &Fields<'_>) -> Result<Value, ApiError> {
     Ok(statement_json(&st))
 }
 
+/// One page of a listing (`ListStatements`, `ListSessions`): `MaxResults`
+/// items (0 or none: 100) from our `NextToken`'s offset, under `key`, with
+/// the next token while more remain.
+fn page<T>(
+    f: &Fields,
+    all: &[T],
+    key: &str,
+    item: impl Fn(&T) -> Value,
+) -> Result<Value, ApiError> {
+    let max = match f.int("MaxResults", 0, 100)? {
+        None | Some(0) => 100,
+        Some(n) => n as usize,
+    };
+    let start = f.offset(all.len())?;
+    let items: Vec<Value> = all.iter().skip(start).take(max).map(item).collect();
+    let mut out = json!({ key: items });
+    let next = start.saturating_add(max);
+    if next < all.len() {
+        out["NextToken"] = json!(next.to_string());
+    }
+    Ok(out)
+}
+
 fn list_statements(engine: &Engine, f: &Fields) -> Result<Value, ApiError> {
     let status = f
         .choice(
@@ -505,10 +528,6 @@ fn list_statements(engine: &Engine, f: &Fields) -> Result<Value, ApiError> {
         )?
         .unwrap_or("ALL");
     let name = f.sized("StatementName", 0, 2048)?;
-    let max = match f.int("MaxResults", 0, 100)? {
-        None | Some(0) => 100,
-        Some(n) => n as usize,
-    };
     let target = target_of(f)?;
     let database = f.database("Database")?;
     f.bool("RoleLevel")?;
@@ -520,34 +539,22 @@ fn list_statements(engine: &Engine, f: &Fields) -> Result<Value, ApiError> {
         .filter(|s| target.as_ref().is_none_or(|t| &s.request.target == t))
         .filter(|s| database.is_none_or(|d| s.request.database == d))
         .collect();
-    let start = f.offset(all.len())?;
-    let page: Vec<Value> = all
-        .iter()
-        .skip(start)
-        .take(max)
-        .map(|s| {
-            let mut v = json!({
-                "Id": s.id, "Status": s.status.as_str(), "QueryString": s.query_string(),
-                "CreatedAt": s.created_at, "UpdatedAt": s.updated_at, "IsBatchStatement": s.request.is_batch,
-            });
-            if s.request.is_batch {
-                v["QueryStrings"] = json!(s.request.sqls);
-            }
-            if let Some(n) = &s.request.statement_name {
-                v["StatementName"] = json!(n);
-            }
-            if let Some(sid) = &s.session_id {
-                v["SessionId"] = json!(sid);
-            }
-            v
-        })
-        .collect();
-    let mut out = json!({"Statements": page});
-    let next = start.saturating_add(max);
-    if next < all.len() {
-        out["NextToken"] = json!(next.to_string());
-    }
-    Ok(out)
+    page(f, &all, "Statements", |s| {
+        let mut v = json!({
+            "Id": s.id, "Status": s.status.as_str(), "QueryString": s.query_string(),
+            "CreatedAt": s.created_at, "UpdatedAt": s.updated_at, "IsBatchStatement": s.request.is_batch,
+        });
+        if s.request.is_batch {
+            v["QueryStrings"] = json!(s.request.sqls);
+        }
+        if let Some(n) = &s.request.statement_name {
+            v["StatementName"] = json!(n);
+        }
+        if let Some(sid) = &s.session_id {
+            v["SessionId"] = json!(sid);
+        }
+        v
+    })
 }
 
 /// `ListSessions`: open (AVAILABLE or BUSY) sessions by default, or those
@@ -558,51 +565,35 @@ fn list_sessions(engine: &Engine, f: &Fields) -> Result<Value, ApiError> {
     let target = target_of(f)?;
     let database = f.database("Database")?;
     f.bool("RoleLevel")?;
-    let max = match f.int("MaxResults", 0, 100)? {
-        None | Some(0) => 100,
-        Some(n) => n as usize,
-    };
     let all: Vec<_> = engine
         .sessions()
         .into_iter()
         .filter(|s| match status {
-            Some(want) => s.status.as_str() == want,
-            None => id.is_some() || s.status != SessionStatus::Closed,
+            Some(want) => s.status().as_str() == want,
+            None => id.is_some() || s.status() != SessionStatus::Closed,
         })
         .filter(|s| id.is_none_or(|i| s.id == i))
         .filter(|s| target.as_ref().is_none_or(|t| &s.target == t))
         .filter(|s| database.is_none_or(|d| s.database == d))
         .collect();
-    let start = f.offset(all.len())?;
-    let page: Vec<Value> = all
-        .iter()
-        .skip(start)
-        .take(max)
-        .map(|s| {
-            let mut v = json!({
-                "SessionId": s.id, "Status": s.status.as_str(), "CreatedAt": s.created_at,
-                "UpdatedAt": s.updated_at, "Database": s.database,
-                "SessionAliveSeconds": s.keep_alive, "SessionTtl": s.expires_at,
-            });
-            match &s.target {
-                Target::Cluster(c) => v["ClusterIdentifier"] = json!(c),
-                Target::Workgroup(w) => v["WorkgroupName"] = json!(w),
-            }
-            if let Some(u) = &s.db_user {
-                v["DbUser"] = json!(u);
-            }
-            if let Some(c) = &s.current {
-                v["CurrentStatementId"] = json!(c);
-            }
-            v
-        })
-        .collect();
-    let mut out = json!({"Sessions": page});
-    let next = start.saturating_add(max);
-    if next < all.len() {
-        out["NextToken"] = json!(next.to_string());
-    }
-    Ok(out)
+    page(f, &all, "Sessions", |s| {
+        let mut v = json!({
+            "SessionId": s.id, "Status": s.status().as_str(), "CreatedAt": s.created_at,
+            "UpdatedAt": s.updated_at, "Database": s.database,
+            "SessionAliveSeconds": s.keep_alive, "SessionTtl": s.expires_at,
+        });
+        match &s.target {
+            Target::Cluster(c) => v["ClusterIdentifier"] = json!(c),
+            Target::Workgroup(w) => v["WorkgroupName"] = json!(w),
+        }
+        if let Some(u) = &s.db_user {
+            v["DbUser"] = json!(u);
+        }
+        if let Some(c) = &s.current {
+            v["CurrentStatementId"] = json!(c);
+        }
+        v
+    })
 }
 
 async fn cancel(engine: &Engine, f: &Fields<'_>) -> Result<Value, ApiError> {

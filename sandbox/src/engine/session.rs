@@ -67,33 +67,15 @@ impl SessionStatus {
     }
 }
 
-/// One session.
+/// One session: what `ListSessions` shows of it, and its connection.
 pub struct Session {
-    /// Its id (a UUID).
-    pub id: String,
-    /// Where its statements run.
-    pub target: Target,
-    /// Its database.
-    pub database: String,
-    /// The database user it was opened with.
-    pub db_user: Option<String>,
-    /// Epoch seconds.
-    pub created_at: f64,
-    /// Epoch seconds.
-    pub updated_at: f64,
-    /// Seconds it is kept after a statement ends.
-    pub keep_alive: u32,
-    /// When it closes if idle (epoch seconds).
-    pub expires_at: f64,
-    /// The statement it is running, when busy.
-    pub current: Option<String>,
-    /// Whether it has ended.
-    pub closed: bool,
+    /// What it is and where it stands.
+    pub info: SessionInfo,
     /// The connection, while idle.
     conn: Option<Client>,
 }
 
-impl Session {
+impl SessionInfo {
     /// Its state.
     pub fn status(&self) -> SessionStatus {
         if self.closed {
@@ -115,9 +97,13 @@ impl Engine {
         request: &Request,
     ) -> Result<(Target, String, Option<String>), Rejected> {
         let sessions = lock(&self.sessions);
-        let s = sessions.get(id).filter(|s| !s.closed).ok_or_else(|| {
-            Rejected::NotFound(format!("Session {id} does not exist or is closed"))
-        })?;
+        let s = sessions
+            .get(id)
+            .map(|s| &s.info)
+            .filter(|s| !s.closed)
+            .ok_or_else(|| {
+                Rejected::NotFound(format!("Session {id} does not exist or is closed"))
+            })?;
         // Names the request gives beside the SessionId must be the
         // session's own (the builders fill Database in by habit).
         let given_target = !request.target.name().is_empty();
@@ -144,11 +130,11 @@ impl Engine {
     ) -> Result<Option<String>, Rejected> {
         let mut sessions = lock(&self.sessions);
         // Sessions closed more than a day ago are forgotten.
-        sessions.retain(|_, s| !(s.closed && s.updated_at < t - MAX_SESSION_SECS));
+        sessions.retain(|_, s| !(s.info.closed && s.info.updated_at < t - MAX_SESSION_SECS));
         match &request.session {
             SessionUse::None => Ok(None),
             SessionUse::New { keep_alive } => {
-                let open = sessions.values().filter(|s| !s.closed).count();
+                let open = sessions.values().filter(|s| !s.info.closed).count();
                 if open >= MAX_OPEN_SESSIONS {
                     return Err(Rejected::ActiveSessionsExceeded(format!(
                         "{open} sessions are open, the sandbox's most ({MAX_OPEN_SESSIONS}); \
@@ -159,25 +145,31 @@ impl Engine {
                 sessions.insert(
                     id.clone(),
                     Session {
-                        id: id.clone(),
-                        target: request.target.clone(),
-                        database: request.database.clone(),
-                        db_user: request.db_user.clone(),
-                        created_at: t,
-                        updated_at: t,
-                        keep_alive: *keep_alive,
-                        expires_at: t + f64::from(*keep_alive),
-                        current: Some(statement.to_string()),
-                        closed: false,
+                        info: SessionInfo {
+                            id: id.clone(),
+                            target: request.target.clone(),
+                            database: request.database.clone(),
+                            db_user: request.db_user.clone(),
+                            created_at: t,
+                            updated_at: t,
+                            keep_alive: *keep_alive,
+                            expires_at: t + f64::from(*keep_alive),
+                            current: Some(statement.to_string()),
+                            closed: false,
+                        },
                         conn: None,
                     },
                 );
                 Ok(Some(id))
             }
             SessionUse::Existing { id, keep_alive } => {
-                let s = sessions.get_mut(id).filter(|s| !s.closed).ok_or_else(|| {
-                    Rejected::NotFound(format!("Session {id} does not exist or is closed"))
-                })?;
+                let s = sessions
+                    .get_mut(id)
+                    .map(|s| &mut s.info)
+                    .filter(|s| !s.closed)
+                    .ok_or_else(|| {
+                        Rejected::NotFound(format!("Session {id} does not exist or is closed"))
+                    })?;
                 if let Some(running) = &s.current {
                     return Err(Rejected::Validation(format!(
                         "Session {id} is busy running statement {running}: a session runs one \
@@ -210,18 +202,19 @@ impl Engine {
         let mut sessions = lock(&self.sessions);
         let Some(s) = sessions
             .values_mut()
-            .find(|s| s.current.as_deref() == Some(statement))
+            .find(|s| s.info.current.as_deref() == Some(statement))
         else {
             return;
         };
         let t = now();
-        s.current = None;
-        s.updated_at = t;
-        s.expires_at = (t + f64::from(s.keep_alive)).min(s.created_at + MAX_SESSION_SECS);
+        let info = &mut s.info;
+        info.current = None;
+        info.updated_at = t;
+        info.expires_at = (t + f64::from(info.keep_alive)).min(info.created_at + MAX_SESSION_SECS);
         match conn.filter(|c| !c.is_closed()) {
-            Some(c) if s.keep_alive > 0 && !s.closed => s.conn = Some(c),
+            Some(c) if info.keep_alive > 0 && !info.closed => s.conn = Some(c),
             _ => {
-                s.closed = true;
+                info.closed = true;
                 s.conn = None;
             }
         }
@@ -232,11 +225,12 @@ impl Engine {
     pub(super) fn expire_sessions(&self) {
         let t = now();
         for s in lock(&self.sessions).values_mut() {
-            if !s.closed && s.current.is_none() && t >= s.expires_at {
-                s.closed = true;
+            let info = &mut s.info;
+            if !info.closed && info.current.is_none() && t >= info.expires_at {
+                info.closed = true;
+                info.updated_at = t;
                 s.conn = None;
-                s.updated_at = t;
-                tracing::debug!("session {} closed after its keep-alive", s.id);
+                tracing::debug!("session {} closed after its keep-alive", info.id);
             }
         }
     }
@@ -245,18 +239,7 @@ impl Engine {
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let mut all: Vec<SessionInfo> = lock(&self.sessions)
             .values()
-            .map(|s| SessionInfo {
-                id: s.id.clone(),
-                status: s.status(),
-                target: s.target.clone(),
-                database: s.database.clone(),
-                db_user: s.db_user.clone(),
-                created_at: s.created_at,
-                updated_at: s.updated_at,
-                keep_alive: s.keep_alive,
-                expires_at: s.expires_at,
-                current: s.current.clone(),
-            })
+            .map(|s| s.info.clone())
             .collect();
         all.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
         all
@@ -281,24 +264,24 @@ impl Engine {
 /// A session as `ListSessions` shows it.
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
-    /// Its id.
+    /// Its id (a UUID).
     pub id: String,
-    /// Its state.
-    pub status: SessionStatus,
-    /// Its target.
+    /// Where its statements run.
     pub target: Target,
     /// Its database.
     pub database: String,
-    /// Its database user.
+    /// The database user it was opened with.
     pub db_user: Option<String>,
     /// Epoch seconds.
     pub created_at: f64,
     /// Epoch seconds.
     pub updated_at: f64,
-    /// `SessionAliveSeconds`.
+    /// `SessionAliveSeconds`: seconds it is kept after a statement ends.
     pub keep_alive: u32,
-    /// `SessionTtl`, epoch seconds.
+    /// `SessionTtl`: when it closes if idle (epoch seconds).
     pub expires_at: f64,
-    /// The statement running, when busy.
+    /// The statement it is running, when busy.
     pub current: Option<String>,
+    /// Whether it has ended.
+    pub closed: bool,
 }
