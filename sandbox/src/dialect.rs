@@ -317,6 +317,8 @@ fn rewrite_at(tokens: &mut Vec<Token>, i: usize) -> Result<usize, String> {
             Ok(i + 1)
         }
         ("median", Some(o)) => median(tokens, i, o),
+        ("array", Some(o)) => Ok(super_array(tokens, i, o)),
+        ("convert", Some(o)) => convert(tokens, i, o),
         ("listagg", Some(o)) => listagg(tokens, i, o),
         _ => Ok(i + 1),
     }
@@ -395,6 +397,28 @@ fn nvl2(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String>
         return Err("ERROR: NVL2 takes three arguments: NVL2(expression, not_null, null)".into());
     };
     let sql = format!("(CASE WHEN ({e}) IS NOT NULL THEN ({a}) ELSE ({b}) END)");
+    Ok(replace(tokens, i, end, &sql))
+}
+
+/// Redshift's `ARRAY(1, 2)` makes a SUPER array: a `jsonb` array here.
+/// `ARRAY(SELECT …)` is PostgreSQL's, and stays.
+fn super_array(tokens: &mut [Token], i: usize, open: usize) -> usize {
+    let first = next_significant(tokens, open + 1);
+    let subquery = first.is_some_and(|f| tokens[f].is_word("select") || tokens[f].is_word("with"));
+    if !subquery {
+        tokens[i] = word_token("jsonb_build_array");
+    }
+    i + 1
+}
+
+/// `CONVERT(type, expression)` → `CAST(expression AS type)`. Other
+/// argument counts are PostgreSQL's `convert`, left alone.
+fn convert(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let (args, end) = arguments(tokens, open);
+    let [ty, e] = args.as_slice() else {
+        return Ok(i + 1);
+    };
+    let sql = format!("CAST(({e}) AS {ty})");
     Ok(replace(tokens, i, end, &sql))
 }
 

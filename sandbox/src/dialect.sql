@@ -409,3 +409,37 @@ CREATE OR REPLACE VIEW sandbox_sys.pg_user AS
   SELECT sandbox_sys.db_user() AS usename, 100 AS usesysid, true AS usecreatedb,
          true AS usesuper, false AS usecatupd, '********'::text AS passwd,
          NULL::timestamp AS valuntil, NULL::text[] AS useconfig;
+
+-- REGEXP_REPLACE(source, pattern): the replacement defaults to '', every
+-- match removed.
+CREATE OR REPLACE FUNCTION sandbox_sys.regexp_replace(s text, p text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT pg_catalog.regexp_replace(s, p, '', 'g') $$;
+-- DATE_TRUNC of a DATE is a TIMESTAMP in Redshift (PostgreSQL would make
+-- the date a timestamp with time zone first).
+CREATE OR REPLACE FUNCTION sandbox_sys.date_trunc(part text, d date) RETURNS timestamp
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT pg_catalog.date_trunc(part, d::timestamp) $$;
+
+-- SUPER (SQL reference, "SUPER type information functions" and
+-- JSON_SERIALIZE): a SUPER value is a jsonb here.
+CREATE OR REPLACE FUNCTION sandbox_sys.json_typeof(j jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT jsonb_typeof(j) $$;
+-- The length of an array; NULL for anything else.
+CREATE OR REPLACE FUNCTION sandbox_sys.get_array_length(j jsonb) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT CASE WHEN jsonb_typeof(j) = 'array' THEN jsonb_array_length(j) END $$;
+-- JSON text with no spaces between the parts, as Redshift writes it.
+CREATE OR REPLACE FUNCTION sandbox_sys.json_serialize(j jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+BEGIN
+  CASE jsonb_typeof(j)
+    WHEN 'object' THEN
+      RETURN '{' || COALESCE((SELECT string_agg(to_jsonb(key)::text || ':'
+        || sandbox_sys.json_serialize(value), ',' ORDER BY ord)
+        FROM jsonb_each(j) WITH ORDINALITY AS e(key, value, ord)), '') || '}';
+    WHEN 'array' THEN
+      RETURN '[' || COALESCE((SELECT string_agg(sandbox_sys.json_serialize(value), ',' ORDER BY ord)
+        FROM jsonb_array_elements(j) WITH ORDINALITY AS e(value, ord)), '') || ']';
+    ELSE
+      RETURN j::text;
+  END CASE;
+END $$;
