@@ -317,6 +317,8 @@ fn rewrite_at(tokens: &mut Vec<Token>, i: usize) -> Result<usize, String> {
             Ok(i + 1)
         }
         ("median", Some(o)) => median(tokens, i, o),
+        ("percentile_cont", Some(o)) => percentile_cont(tokens, i, o),
+        ("ratio_to_report", Some(o)) => ratio_to_report(tokens, i, o),
         ("array", Some(o)) => Ok(super_array(tokens, i, o)),
         ("convert", Some(o)) => convert(tokens, i, o),
         ("listagg", Some(o)) => listagg(tokens, i, o),
@@ -509,18 +511,78 @@ fn extract(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, Stri
 /// `MEDIAN(x)` → `PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x)`.
 fn median(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
     let (args, end) = arguments(tokens, open);
-    if next_significant(tokens, end).is_some_and(|o| tokens[o].is_word("over")) {
-        return Err(
-            "ERROR: MEDIAN as a window function (OVER) is not served by the sandbox; \
-             use PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x) in a grouped query"
-                .into(),
-        );
-    }
     let [x] = args.as_slice() else {
         return Err("ERROR: MEDIAN takes one argument".into());
     };
+    // As a window function, the window's median (see percentile_cont_w).
+    if over_clause(tokens, end).is_some() {
+        let sql = format!("sandbox_sys.percentile_cont_w(({x})::float8, 0.5)");
+        return Ok(replace(tokens, i, end, &sql));
+    }
     let sql = format!("percentile_cont(0.5) WITHIN GROUP (ORDER BY {x})");
     Ok(replace(tokens, i, end, &sql))
+}
+
+/// `OVER (…)` right after index `end`: the indices of its `(` and of the
+/// token after its `)`.
+fn over_clause(tokens: &[Token], end: usize) -> Option<(usize, usize)> {
+    let over = next_significant(tokens, end).filter(|&o| tokens[o].is_word("over"))?;
+    let open = next_significant(tokens, over + 1).filter(|&p| tokens[p].text == "(")?;
+    Some((open, closed_group_end(tokens, open)?))
+}
+
+/// `WITHIN GROUP (ORDER BY …)` right after index `end`: what it orders by,
+/// and the index after its `)`.
+fn within_group(tokens: &[Token], end: usize) -> Option<(String, usize)> {
+    let w = next_significant(tokens, end).filter(|&w| tokens[w].is_word("within"))?;
+    let g = next_significant(tokens, w + 1).filter(|&g| tokens[g].is_word("group"))?;
+    let p = next_significant(tokens, g + 1).filter(|&p| tokens[p].text == "(")?;
+    let close = closed_group_end(tokens, p)?;
+    Some((flat(&tokens[p + 1..close - 1]), close))
+}
+
+/// `PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY x [ASC|DESC]) OVER (…)` →
+/// `sandbox_sys.percentile_cont_w(x, p) OVER (…)`; without `OVER` it is
+/// PostgreSQL's own, left alone.
+fn percentile_cont(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let (args, end) = arguments(tokens, open);
+    let Some((order, after)) = within_group(tokens, end) else {
+        return Ok(i + 1);
+    };
+    if over_clause(tokens, after).is_none() {
+        return Ok(i + 1);
+    }
+    let [p] = args.as_slice() else {
+        return Err("ERROR: PERCENTILE_CONT takes one argument".into());
+    };
+    let by = order
+        .get(..8)
+        .filter(|o| o.eq_ignore_ascii_case("order by"));
+    let Some(x) = by.map(|_| order[8..].trim()) else {
+        return Err("ERROR: PERCENTILE_CONT needs WITHIN GROUP (ORDER BY …)".into());
+    };
+    let (x, p) = match x.rsplit_once(char::is_whitespace) {
+        Some((x, dir)) if dir.eq_ignore_ascii_case("desc") => (x.to_string(), format!("1 - ({p})")),
+        Some((x, dir)) if dir.eq_ignore_ascii_case("asc") => (x.to_string(), p.clone()),
+        _ => (x.to_string(), p.clone()),
+    };
+    let sql = format!("sandbox_sys.percentile_cont_w(({x})::float8, ({p})::float8)");
+    Ok(replace(tokens, i, after, &sql))
+}
+
+/// `RATIO_TO_REPORT(x) OVER (…)` → `x / SUM(x) OVER (…)`: the value's share
+/// of the window's total, a DOUBLE PRECISION.
+fn ratio_to_report(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, String> {
+    let (args, end) = arguments(tokens, open);
+    let [x] = args.as_slice() else {
+        return Err("ERROR: RATIO_TO_REPORT takes one argument".into());
+    };
+    let Some((w_open, w_end)) = over_clause(tokens, end) else {
+        return Err("ERROR: RATIO_TO_REPORT is a window function: it needs OVER (…)".into());
+    };
+    let window = flat(&tokens[w_open..w_end]);
+    let sql = format!("(({x})::float8 / NULLIF(SUM(({x})::float8) OVER {window}, 0))");
+    Ok(replace(tokens, i, w_end, &sql))
 }
 
 /// `LISTAGG([DISTINCT] x [, delimiter]) [WITHIN GROUP (ORDER BY …)]` →
@@ -549,6 +611,21 @@ fn listagg(tokens: &mut Vec<Token>, i: usize, open: usize) -> Result<usize, Stri
         Some(w) if w.eq_ignore_ascii_case("distinct ") => ("DISTINCT ", x[9..].trim().to_string()),
         _ => ("", x),
     };
+    // As a window function (`OVER (PARTITION BY …)`): PostgreSQL takes no
+    // ORDER BY inside a window aggregate, but feeds it the window's rows in
+    // the window's order, so the order moves there, over the whole
+    // partition.
+    if let Some((w_open, w_end)) = over_clause(tokens, end) {
+        if !distinct.is_empty() {
+            return Err("ERROR: LISTAGG(DISTINCT …) OVER (…) is not served by the sandbox".into());
+        }
+        let partition = flat(&tokens[w_open + 1..w_end - 1]);
+        let sql = format!(
+            "string_agg(NULLIF(({x})::text, ''), {delimiter}) OVER ({partition}{order} \
+             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+        );
+        return Ok(replace(tokens, i, w_end, &sql));
+    }
     let sql = format!("string_agg({distinct}NULLIF(({x})::text, ''), {delimiter}{order})");
     Ok(replace(tokens, i, end, &sql))
 }

@@ -443,3 +443,19 @@ BEGIN
       RETURN j::text;
   END CASE;
 END $$;
+
+-- Aggregates as window functions (MEDIAN, PERCENTILE_CONT … OVER): an
+-- ordered-set aggregate cannot be a window function in PostgreSQL, so the
+-- window's values are gathered into an array and the percentile taken of
+-- that. The state's first element is the percentile wanted.
+CREATE OR REPLACE FUNCTION sandbox_sys.pct_state(state double precision[], v double precision,
+    p double precision) RETURNS double precision[]
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN state IS NULL OR cardinality(state) = 0 THEN ARRAY[p, v] ELSE state || v END $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.pct_final(state double precision[]) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT percentile_cont(state[1]) WITHIN GROUP (ORDER BY v)
+  FROM unnest(state[2:]) AS v $$;
+CREATE OR REPLACE AGGREGATE sandbox_sys.percentile_cont_w(double precision, double precision) (
+  SFUNC = sandbox_sys.pct_state, STYPE = double precision[],
+  FINALFUNC = sandbox_sys.pct_final, INITCOND = '{}');
