@@ -45,6 +45,14 @@ pub fn rewrite(tokens: &mut Vec<Token>) -> Result<Vec<String>, String> {
         *tokens = tokenize(NO_OP).expect("the no-op statement tokenizes");
         return Ok(notes);
     }
+    if let Some(sql) = show(tokens) {
+        *tokens = tokenize(&sql?).map_err(|e| format!("ERROR: {e}"))?;
+        return Ok(notes);
+    }
+    if let Some(sql) = append_from(tokens) {
+        *tokens = tokenize(&sql?).map_err(|e| format!("ERROR: {e}"))?;
+        return Ok(notes);
+    }
     strip_analyze_columns(tokens);
     escape_strings(tokens);
     let columns = column_list(tokens);
@@ -56,6 +64,172 @@ pub fn rewrite(tokens: &mut Vec<Token>) -> Result<Vec<String>, String> {
         };
     }
     Ok(notes)
+}
+
+/// A PostgreSQL string literal of `s` (the SQL this module writes runs with
+/// standard strings: only the quote is doubled).
+fn pg_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `SHOW DATABASES`, `SHOW SCHEMAS FROM DATABASE d`, `SHOW TABLES FROM
+/// SCHEMA d.s` and `SHOW COLUMNS FROM TABLE d.s.t`, each with an optional
+/// `LIKE 'pattern'` and `LIMIT n`, as queries of the catalogue with the
+/// columns Redshift's SHOW commands return. `None` for any other statement.
+fn show(tokens: &[Token]) -> Option<Result<String, String>> {
+    let sig: Vec<&Token> = tokens.iter().filter(|t| t.kind != Kind::Space).collect();
+    if !sig.first()?.is_word("show") {
+        return None;
+    }
+    let what = sig.get(1)?.text.to_ascii_lowercase();
+    if !["databases", "schemas", "tables", "columns"].contains(&what.as_str()) {
+        return None;
+    }
+    Some(show_sql(&what, &sig[2..]))
+}
+
+fn show_sql(what: &str, rest: &[&Token]) -> Result<String, String> {
+    let syntax = || format!("ERROR: syntax error in SHOW {}", what.to_ascii_uppercase());
+    let mut k = 0;
+    // `FROM DATABASE|SCHEMA|TABLE name.name…`, as many parts as the object.
+    let mut names = Vec::new();
+    let (keyword, parts) = match what {
+        "schemas" => ("database", 1),
+        "tables" => ("schema", 2),
+        "columns" => ("table", 3),
+        _ => ("", 0),
+    };
+    if parts > 0 {
+        if !(rest.first().is_some_and(|t| t.is_word("from"))
+            && rest.get(1).is_some_and(|t| t.is_word(keyword)))
+        {
+            return Err(syntax());
+        }
+        k = 2;
+        loop {
+            names.push(rest.get(k).and_then(|t| t.ident()).ok_or_else(syntax)?);
+            k += 1;
+            if rest.get(k).is_some_and(|t| t.text == ".") {
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        if names.len() != parts {
+            return Err(syntax());
+        }
+    }
+    let mut filter = String::new();
+    if rest.get(k).is_some_and(|t| t.is_word("like")) {
+        let pattern = rest
+            .get(k + 1)
+            .and_then(|t| t.string_value())
+            .ok_or_else(syntax)?;
+        filter = pg_literal(&pattern);
+        k += 2;
+    }
+    let mut limit = String::new();
+    if rest.get(k).is_some_and(|t| t.is_word("limit")) {
+        let n: u64 = rest
+            .get(k + 1)
+            .and_then(|t| t.text.parse().ok())
+            .ok_or_else(syntax)?;
+        limit = format!(" LIMIT {n}");
+        k += 2;
+    }
+    if k < rest.len() && !(k + 1 == rest.len() && rest[k].text == ";") {
+        return Err(syntax());
+    }
+    let like = |column: &str| {
+        if filter.is_empty() {
+            String::new()
+        } else {
+            format!(" AND {column} LIKE {filter}")
+        }
+    };
+    // The database named must be the one the request runs in: the sandbox
+    // keeps each database apart, as separate PostgreSQL databases.
+    let db = names.first().map(|d| pg_literal(d));
+    let same_db = db.map_or(String::new(), |d| {
+        format!(" AND {d} = sandbox_sys.current_database()::text")
+    });
+    let part = |n: usize| pg_literal(&names[n]);
+    Ok(match what {
+        "databases" => format!(
+            "SELECT d::varchar AS database_name, 'awsuser'::varchar AS database_owner, \
+             'local'::varchar AS database_type, NULL::varchar AS database_acl, \
+             NULL::varchar AS parameters, 'Snapshot Isolation'::varchar AS database_isolation_level \
+             FROM (SELECT substr(datname, length(pg_catalog.current_database()) \
+                     - length(sandbox_sys.current_database()) + 1) AS d \
+                   FROM pg_database \
+                   WHERE left(datname, length(pg_catalog.current_database()) - length(sandbox_sys.current_database())) \
+                       = left(pg_catalog.current_database(), length(pg_catalog.current_database()) - length(sandbox_sys.current_database()))) AS dbs \
+             WHERE true{} ORDER BY 1{limit}",
+            like("d")
+        ),
+        "schemas" => format!(
+            "SELECT sandbox_sys.current_database()::varchar AS database_name, nspname::varchar AS schema_name, \
+             pg_get_userbyid(nspowner)::varchar AS schema_owner, 'local'::varchar AS schema_type, \
+             NULL::varchar AS schema_acl, NULL::varchar AS source_database, NULL::varchar AS schema_option \
+             FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('information_schema', 'sandbox_sys'){same_db}{} \
+             ORDER BY 2{limit}",
+            like("nspname")
+        ),
+        "tables" => format!(
+            "SELECT sandbox_sys.current_database()::varchar AS database_name, table_schema::varchar AS schema_name, \
+             table_name::varchar, CASE table_type WHEN 'BASE TABLE' THEN 'TABLE' ELSE table_type END::varchar AS table_type, \
+             NULL::varchar AS table_acl, NULL::varchar AS remarks \
+             FROM information_schema.tables WHERE table_schema = {}{same_db}{} ORDER BY 3{limit}",
+            part(1),
+            like("table_name")
+        ),
+        _ => format!(
+            "SELECT sandbox_sys.current_database()::varchar AS database_name, table_schema::varchar AS schema_name, \
+             table_name::varchar, column_name::varchar, ordinal_position::int, column_default::varchar, \
+             is_nullable::varchar, data_type::varchar, character_maximum_length::int, \
+             numeric_precision::int, numeric_scale::int, NULL::varchar AS remarks \
+             FROM information_schema.columns WHERE table_schema = {} AND table_name = {}{same_db}{} \
+             ORDER BY ordinal_position{limit}",
+            part(1),
+            part(2),
+            like("column_name")
+        ),
+    })
+}
+
+/// `ALTER TABLE target APPEND FROM source`: the source's rows move to the
+/// target (which has the same columns), and the source is left empty, in
+/// one statement.
+fn append_from(tokens: &[Token]) -> Option<Result<String, String>> {
+    let sig: Vec<&Token> = tokens.iter().filter(|t| t.kind != Kind::Space).collect();
+    if !(sig.first()?.is_word("alter") && sig.get(1)?.is_word("table")) {
+        return None;
+    }
+    let at = sig.iter().position(|t| t.is_word("append"))?;
+    if !sig.get(at + 1)?.is_word("from") {
+        return None;
+    }
+    // A table name: names and dots only (IGNOREEXTRA and FILLTARGET, which
+    // match columns by name, are not served).
+    let name = |from: usize, to: usize| -> Option<String> {
+        let parts = sig.get(from..to)?;
+        let plain = parts.iter().enumerate().all(|(n, t)| match n % 2 {
+            0 => matches!(t.kind, Kind::Word | Kind::QuotedIdent),
+            _ => t.text == ".",
+        });
+        (plain && parts.len() % 2 == 1).then(|| parts.iter().map(|t| t.text.as_str()).collect())
+    };
+    let end = sig.len() - usize::from(sig.last().is_some_and(|t| t.text == ";"));
+    let (Some(target), Some(source)) = (name(2, at), name(at + 2, end)) else {
+        return Some(Err(
+            "ERROR: the sandbox serves ALTER TABLE target APPEND FROM source, without \
+             IGNOREEXTRA or FILLTARGET (see the support table, sandbox/dialect.md)"
+                .into(),
+        ));
+    };
+    Some(Ok(format!(
+        "WITH moved AS (DELETE FROM {source} RETURNING *) INSERT INTO {target} SELECT * FROM moved"
+    )))
 }
 
 /// Redshift reads backslash escapes in every string literal (as PostgreSQL
