@@ -270,23 +270,40 @@ CREATE OR REPLACE VIEW sandbox_sys.svv_columns AS
          numeric_scale::integer AS numeric_scale, NULL::text AS remarks
   FROM information_schema.columns
   WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'sandbox_sys');
+-- What each CREATE TABLE said of its physical design (the engine writes a
+-- row as the table is made): PostgreSQL has no place for it, and the views
+-- below report it as Redshift does.
+CREATE TABLE IF NOT EXISTS sandbox_sys.table_design (
+  table_oid oid, diststyle text, distkey text, sortkeys text[], interleaved boolean,
+  enc_columns text[], enc_types text[]);
+-- A table's design row: the newest, should an oid come back.
+CREATE OR REPLACE FUNCTION sandbox_sys.design_of(t oid) RETURNS sandbox_sys.table_design
+LANGUAGE sql STABLE AS $$
+  SELECT * FROM sandbox_sys.table_design d WHERE d.table_oid = t ORDER BY ctid DESC LIMIT 1 $$;
 CREATE OR REPLACE VIEW sandbox_sys.pg_table_def AS
   SELECT n.nspname::text AS schemaname, c.relname::text AS tablename,
          a.attname::text AS "column",
          format_type(a.atttypid, a.atttypmod)::text AS type,
-         'none'::text AS encoding, false AS distkey, 0 AS sortkey,
+         COALESCE(d.enc_types[array_position(d.enc_columns, a.attname::text)], 'none')::text AS encoding,
+         COALESCE(d.distkey = a.attname::text, false) AS distkey,
+         COALESCE(array_position(d.sortkeys, a.attname::text), 0) AS sortkey,
          a.attnotnull AS notnull
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN LATERAL sandbox_sys.design_of(c.oid) d ON true
   WHERE c.relkind = 'r'
     AND n.nspname = ANY (current_schemas(false))
     AND n.nspname <> 'sandbox_sys';
 CREATE OR REPLACE VIEW sandbox_sys.svv_table_info AS
   SELECT current_database()::text AS database, n.nspname::text AS schema,
          c.oid::integer AS table_id, c.relname::text AS "table",
-         'N'::text AS encoded, 'AUTO(EVEN)'::text AS diststyle,
-         NULL::text AS sortkey1, 0 AS sortkey_num,
+         CASE WHEN cardinality(d.enc_types) > 0 THEN 'Y' ELSE 'N' END::text AS encoded,
+         CASE WHEN d.distkey IS NOT NULL THEN 'KEY(' || d.distkey || ')'
+              WHEN d.diststyle IN ('EVEN', 'ALL') THEN d.diststyle
+              ELSE 'AUTO(EVEN)' END::text AS diststyle,
+         CASE WHEN d.interleaved THEN 'INTERLEAVED' ELSE d.sortkeys[1] END::text AS sortkey1,
+         COALESCE(cardinality(d.sortkeys), 0) AS sortkey_num,
          greatest(1, (pg_total_relation_size(c.oid) / 1048576))::bigint AS size,
          0::numeric(10, 4) AS pct_used, 0::numeric(10, 4) AS unsorted,
          0::numeric(10, 4) AS stats_off,
@@ -294,6 +311,7 @@ CREATE OR REPLACE VIEW sandbox_sys.svv_table_info AS
          NULL::timestamp AS create_time
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN LATERAL sandbox_sys.design_of(c.oid) d ON true
   WHERE c.relkind = 'r'
     AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'sandbox_sys', 'pg_toast');
 -- One node with two slices: the smallest cluster's layout.

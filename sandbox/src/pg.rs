@@ -105,14 +105,15 @@ CREATE OR REPLACE FUNCTION sandbox_sys.getdate() RETURNS timestamp
 ";
 
 /// What a cluster's database user may do with the sandbox's own schema:
-/// read every system table, and add rows to the two that the statements it
-/// runs write (the COPY's commits and the query history). It cannot change
+/// read every system table, and add rows to the three that the statements it
+/// runs write (the COPY's commits, the query history, a table's design). It cannot change
 /// or delete them, nor create anything there. (`load errors` are written
 /// by the sandbox on an administrative connection of its own.)
 const GRANTS_SQL: &str = "
 GRANT USAGE ON SCHEMA sandbox_sys TO {role};
 GRANT SELECT ON ALL TABLES IN SCHEMA sandbox_sys TO {role};
-GRANT INSERT ON sandbox_sys.stl_load_commits, sandbox_sys.sys_query_history TO {role};
+GRANT INSERT ON sandbox_sys.stl_load_commits, sandbox_sys.sys_query_history,
+  sandbox_sys.table_design TO {role};
 ";
 
 /// Connections to the PostgreSQL server.

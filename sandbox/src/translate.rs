@@ -293,6 +293,117 @@ pub fn translate_ddl(tokens: &mut Vec<Token>) -> Vec<String> {
     notes
 }
 
+/// What a Redshift `CREATE TABLE` says of its physical design, which
+/// PostgreSQL has no place for: kept by the engine as metadata, so that
+/// `pg_table_def` and `svv_table_info` report it as Redshift does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableDesign {
+    /// The table's name as written (`t`, `s.t`, `"S"."T"`).
+    pub table: String,
+    /// `DISTSTYLE` (`EVEN`, `KEY`, `ALL`, `AUTO`), upper case.
+    pub diststyle: Option<String>,
+    /// The distribution key's column.
+    pub distkey: Option<String>,
+    /// The sort key's columns, in order.
+    pub sortkeys: Vec<String>,
+    /// Whether the sort key is `INTERLEAVED`.
+    pub interleaved: bool,
+    /// `(column, encoding)`, the encodings in lower case.
+    pub encodings: Vec<(String, String)>,
+}
+
+/// The design a `CREATE TABLE … (columns) …` declares, read from the
+/// statement as written; `None` for any other statement (or one with
+/// nothing to keep).
+pub fn table_design(tokens: &[Token]) -> Option<TableDesign> {
+    if !is_create_table(tokens) {
+        return None;
+    }
+    let sig = significant(tokens);
+    let at = sig.iter().position(|t| t.is_word("table"))?;
+    let mut k = at + 1;
+    while sig
+        .get(k)
+        .is_some_and(|t| ["if", "not", "exists"].iter().any(|w| t.is_word(w)))
+    {
+        k += 1;
+    }
+    let name_end = (k..sig.len()).find(|&j| sig[j].text == "(" || sig[j].is_word("as"))?;
+    let mut design = TableDesign {
+        table: sig[k..name_end].iter().map(|t| t.text.as_str()).collect(),
+        ..TableDesign::default()
+    };
+    // `(…)`'s names, at the group opening at index `open` of `sig`.
+    let names_in = |open: usize| -> Vec<String> {
+        let mut names = Vec::new();
+        let mut j = open + 1;
+        while let Some(t) = sig.get(j) {
+            if t.text == ")" {
+                break;
+            }
+            if let Some(n) = t.ident() {
+                names.push(n);
+            }
+            j += 1;
+        }
+        names
+    };
+    let mut depth = 0usize;
+    let mut column: Option<String> = None;
+    let mut expect_column = false;
+    let mut j = name_end;
+    while j < sig.len() {
+        let t = sig[j];
+        let next = sig.get(j + 1);
+        match t.text.as_str() {
+            "(" => {
+                depth += 1;
+                expect_column = depth == 1;
+            }
+            ")" => depth = depth.saturating_sub(1),
+            "," if depth == 1 => expect_column = true,
+            _ if depth == 1 && expect_column => {
+                expect_column = false;
+                let constraint = [
+                    "primary",
+                    "unique",
+                    "foreign",
+                    "constraint",
+                    "check",
+                    "like",
+                ]
+                .iter()
+                .any(|w| t.is_word(w));
+                column = if constraint { None } else { t.ident() };
+            }
+            _ if depth == 1 && t.is_word("encode") => {
+                if let (Some(c), Some(e)) = (&column, next.and_then(|n| n.ident())) {
+                    design.encodings.push((c.clone(), e.to_ascii_lowercase()));
+                }
+            }
+            _ if depth == 1 && t.is_word("distkey") => design.distkey = column.clone(),
+            _ if depth == 1 && t.is_word("sortkey") => design.sortkeys.extend(column.clone()),
+            _ if depth == 0 && t.is_word("diststyle") => {
+                design.diststyle = next.map(|n| n.text.to_ascii_uppercase());
+            }
+            _ if depth == 0 && t.is_word("distkey") && next.is_some_and(|n| n.text == "(") => {
+                design.distkey = names_in(j + 1).into_iter().next();
+            }
+            _ if depth == 0 && t.is_word("interleaved") => design.interleaved = true,
+            _ if depth == 0 && t.is_word("sortkey") && next.is_some_and(|n| n.text == "(") => {
+                design.sortkeys = names_in(j + 1);
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    let nothing = design.diststyle.is_none()
+        && design.distkey.is_none()
+        && design.sortkeys.is_empty()
+        && design.encodings.is_empty();
+    (!nothing).then_some(design)
+}
+
 /// Whether the statement is a `CREATE [TEMP …] TABLE`: only those carry
 /// Redshift's physical design clauses, and only they are rewritten.
 fn is_create_table(tokens: &[Token]) -> bool {
@@ -583,5 +694,32 @@ mod tests {
             t.iter()
                 .any(|t| t.kind == Kind::QuotedIdent && t.text == r#""a\""#)
         );
+    }
+
+    #[test]
+    fn the_design_is_read_from_the_statement() {
+        let t = tokenize(
+            "CREATE TABLE IF NOT EXISTS s.sales (region VARCHAR(16) ENCODE ZSTD, \"Day\" DATE SORTKEY, \
+             id INT DISTKEY, PRIMARY KEY (id)) DISTSTYLE KEY",
+        )
+        .unwrap();
+        let d = table_design(&t).unwrap();
+        assert_eq!(d.table, "s.sales");
+        assert_eq!(d.encodings, [("region".to_string(), "zstd".to_string())]);
+        assert_eq!(d.sortkeys, ["Day"]);
+        assert_eq!(d.distkey.as_deref(), Some("id"));
+        assert_eq!(d.diststyle.as_deref(), Some("KEY"));
+        let t = tokenize("create table t (a int, b date) distkey(a) interleaved sortkey(b, a)")
+            .unwrap();
+        let d = table_design(&t).unwrap();
+        assert_eq!(
+            (d.distkey.as_deref(), d.sortkeys.clone(), d.interleaved),
+            (Some("a"), vec!["b".to_string(), "a".to_string()], true)
+        );
+        assert_eq!(
+            table_design(&tokenize("create table t (a int)").unwrap()),
+            None
+        );
+        assert_eq!(table_design(&tokenize("select 1").unwrap()), None);
     }
 }

@@ -310,6 +310,9 @@ async fn execute_one(
                 .into(),
         );
     }
+    // Read before the translation drops it: what the DDL says of the
+    // table's distribution, sort key and encodings.
+    let design = translate::table_design(&tokens);
     let params = to_postgres(ctx, &mut tokens)?;
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
         .iter()
@@ -325,6 +328,11 @@ async fn execute_one(
             .execute(&stmt, &refs)
             .await
             .map_err(|e| pg_message(&e))?;
+        if let Some(d) = design {
+            record_design(client, &d)
+                .await
+                .map_err(|e| pg_message(&e))?;
+        }
         return Ok((n as i64, None));
     }
     let rows = client
@@ -395,6 +403,36 @@ fn result_data(
         data.rows.push(cells);
     }
     Ok(data)
+}
+
+/// Keeps a new table's design (`translate::TableDesign`) in
+/// `sandbox_sys.table_design`, keyed by the table's oid, in the statement's
+/// own transaction: the catalogue views read it.
+async fn record_design(
+    client: &Client,
+    d: &translate::TableDesign,
+) -> Result<(), tokio_postgres::Error> {
+    let (enc_columns, enc_types): (Vec<&str>, Vec<&str>) = d
+        .encodings
+        .iter()
+        .map(|(c, e)| (c.as_str(), e.as_str()))
+        .unzip();
+    client
+        .execute(
+            "INSERT INTO sandbox_sys.table_design \
+             SELECT to_regclass($1)::oid, $2, $3, $4, $5, $6, $7 WHERE to_regclass($1) IS NOT NULL",
+            &[
+                &d.table,
+                &d.diststyle,
+                &d.distkey,
+                &d.sortkeys,
+                &d.interleaved,
+                &enc_columns,
+                &enc_types,
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 /// One row per statement run in `sandbox_sys.sys_query_history`, the table
