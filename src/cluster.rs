@@ -13,16 +13,12 @@
 
 use std::time::Duration;
 
-// tokio's clock, not std's: the same in production, and under a paused test
-// clock the deadlines below advance with the sleeps instead of never.
-use tokio::time::Instant;
-
 use aws_sdk_redshift::Client;
 
 use crate::config::{ClusterSettings, ClusterType};
 use crate::error::{Error, Result};
 use crate::report::{
-    Action, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observer, StepReport, decide, not_ours,
+    Action, MANAGED_BY_KEY, MANAGED_BY_VALUE, Observer, Quiet, StepReport, decide, not_ours,
 };
 use crate::wait::{Poll, Polling, wait_until};
 
@@ -251,7 +247,9 @@ pub async fn create_cluster(
 const ROLE_PROPAGATION: Duration = Duration::from_secs(90);
 
 /// Runs `call` again while Redshift answers that the role is invalid, with a
-/// doubling delay, for at most [`ROLE_PROPAGATION`].
+/// doubling delay, for at most [`ROLE_PROPAGATION`]: the one bounded wait
+/// of [`crate::wait`], paced to double. Past the deadline, the last answer
+/// is the error.
 ///
 /// Why: IAM is eventually consistent. A role created a second ago may not yet
 /// be visible to Redshift, which then rejects it as invalid. Waiting a fixed
@@ -267,19 +265,28 @@ where
             Output = std::result::Result<T, aws_sdk_redshift::error::SdkError<E, R>>,
         >,
 {
-    let mut delay = Duration::from_secs(2);
-    let deadline = Instant::now() + ROLE_PROPAGATION;
-    loop {
-        match call().await {
-            Err(e) if role_not_ready(&e) && Instant::now() + delay < deadline => {
-                tracing::info!(
-                    "the IAM role is not visible to Redshift yet; retrying in {delay:?}"
-                );
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            other => return other,
+    let polling = Polling {
+        first: Duration::from_secs(2),
+        max: ROLE_PROPAGATION,
+        timeout: ROLE_PROPAGATION,
+        growth: 200,
+    };
+    let mut last = None;
+    let what = "the IAM role to become visible to Redshift";
+    let waited = wait_until(what, &polling, "", &Quiet, async || match call().await {
+        Err(e) if role_not_ready(&e) => {
+            tracing::info!("the IAM role is not visible to Redshift yet; retrying");
+            last = Some(e);
+            Ok(Poll::Pending("not visible yet".into()))
         }
+        other => Ok(Poll::Ready(other)),
+    })
+    .await;
+    match (waited, last) {
+        (Ok(answer), _) => answer,
+        // The deadline passed while the role was still not visible.
+        (Err(_), Some(e)) => Err(e),
+        (Err(_), None) => call().await,
     }
 }
 

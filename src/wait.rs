@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::report::Observer;
 
 /// How a wait is paced: the first delay, the longest delay (the delay grows
-/// by a quarter after each check until it reaches it), and the deadline.
+/// by `growth` after each check, a quarter unless set, until it reaches
+/// it), and the deadline.
 ///
 /// A control-plane wait uses one fixed interval (`first == max`): a cluster
 /// takes minutes whatever we do. A statement starts fast and slows down: a
@@ -28,6 +29,9 @@ pub struct Polling {
     pub max: Duration,
     /// How long to wait in all before giving up.
     pub timeout: Duration,
+    /// Each delay is the one before times `growth` percent (125: a quarter
+    /// longer; 200: doubling).
+    pub growth: u32,
 }
 
 impl Polling {
@@ -37,6 +41,7 @@ impl Polling {
             first: interval,
             max: interval,
             timeout,
+            growth: 125,
         }
     }
 }
@@ -58,6 +63,7 @@ impl Default for Polling {
             first: Duration::from_millis(10),
             max: Duration::from_secs(1),
             timeout: Duration::from_secs(900),
+            growth: 125,
         }
     }
 }
@@ -131,7 +137,7 @@ pub async fn wait_until<T>(
         }
         observer.waiting(what, &state, start.elapsed());
         tokio::time::sleep(delay).await;
-        delay = (delay * 5 / 4).min(polling.max.max(polling.first));
+        delay = (delay * polling.growth.max(100) / 100).min(polling.max.max(polling.first));
     };
     observer.wait_over();
     result

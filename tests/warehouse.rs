@@ -31,6 +31,7 @@ fn fast() -> Polling {
         first: Duration::from_millis(1),
         max: Duration::from_millis(5),
         timeout: Duration::from_secs(5),
+        growth: 125,
     }
 }
 
@@ -312,6 +313,7 @@ async fn an_overdue_statement_is_cancelled_and_times_out() {
         first: Duration::from_millis(5),
         max: Duration::from_millis(20),
         timeout: Duration::from_millis(200),
+        growth: 125,
     });
     let err = wh.execute("SELECT pg_sleep(3600)").await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
