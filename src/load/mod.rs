@@ -111,6 +111,48 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_places_each_result_the_load_reads() {
+        for (settings, requests) in [
+            ("", 2),
+            ("MODE = append\n", 3),
+            ("MODE = upsert\nKEY = sale_id\n", 2),
+        ] {
+            let c = cfg(settings);
+            let plan = load_plan(&c, "us-east-1", ROLE, Some("abc")).unwrap();
+            assert_eq!(plan.requests.len(), requests, "{settings}");
+            let sql = |at: At| plan.requests[at.request][at.index].as_str();
+            let count = "SELECT COUNT(*) FROM \"public\".\"sales\"";
+            assert!(sql(plan.table_exists).contains("information_schema.tables"));
+            assert_eq!(sql(plan.count_before), count);
+            assert!(sql(plan.copy).starts_with("COPY "), "{settings}");
+            assert_eq!(sql(plan.count_after), count);
+            assert!(sql(plan.preview).starts_with("SELECT * FROM"));
+            assert_eq!(plan.count_after.request, requests - 1, "the swap is last");
+            assert_eq!(
+                plan.ledger
+                    .map(|at| sql(at).starts_with("SELECT TO_CHAR(loaded_at")),
+                (c.load.mode == LoadMode::Append).then_some(true)
+            );
+            assert_eq!(
+                plan.replaced
+                    .map(|at| sql(at).starts_with("DELETE FROM \"public\".\"sales\" USING")),
+                (c.load.mode == LoadMode::Upsert).then_some(true)
+            );
+            if let Some((nulls, dups)) = plan.key_checks {
+                assert!(
+                    sql(nulls).contains("IS NULL") && sql(dups).contains("HAVING COUNT(*) > 1")
+                );
+            }
+            assert_eq!(plan.key_checks.is_some(), c.load.mode == LoadMode::Upsert);
+            assert_eq!(
+                statements(&c, "us-east-1", ROLE, Some("abc")).unwrap(),
+                plan.requests,
+                "plan shows what load runs"
+            );
+        }
+    }
+
+    #[test]
     fn every_mode_copies_into_a_staging_table_and_swaps_in_one_batch() {
         let c = cfg("");
         let batches = statements(&c, "us-east-1", ROLE, Some("abc")).unwrap();

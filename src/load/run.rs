@@ -107,48 +107,60 @@ pub async fn run(
         skipped: None,
         preview: ResultSet::default(),
     };
-    // The batches `plan` shows, so that what it shows is what runs; each
-    // result is then found by what its statement is.
+    // The requests `plan` shows, so that what it shows is what runs; each
+    // result is then found by its statement's place in the plan.
     let fingerprint = Some(report.source.fingerprint.as_str());
-    let batches =
-        statements(cfg, region, role_arn, fingerprint).map_err(|m| verification(cfg, m))?;
-    let (swap, before_swap) = batches.split_last().expect("the load ends with the swap");
-    let count = count_sql(&cfg.table.name);
-    let count_at = before_swap[0]
-        .iter()
-        .position(|s| *s == count)
-        .expect("the first request counts the rows");
+    let plan = load_plan(cfg, region, role_arn, fingerprint).map_err(|m| verification(cfg, m))?;
+    let mut replies: Vec<Vec<Finished>> = Vec::with_capacity(plan.requests.len());
+    // The finished statement at `at`; a reply short of it is the service's
+    // fault, said so, not a panic.
+    let result = |replies: &[Vec<Finished>], at: At| -> Result<Finished> {
+        replies
+            .get(at.request)
+            .and_then(|r| r.get(at.index))
+            .cloned()
+            .ok_or_else(|| {
+                verification(
+                    cfg,
+                    format!(
+                        "the Data API's reply to request {} lacked its statement {}",
+                        at.request + 1,
+                        at.index + 1
+                    ),
+                )
+            })
+    };
 
-    // Request 1: the table, and (but in append mode) the COPY.
-    if cfg.load.mode == LoadMode::Append {
-        let done = wh.batch(&before_swap[0]).await?;
-        (report.table, report.rows_before) = prepared(wh, &done, count_at).await?;
+    // Append: the table and the ledger first, in a request of their own,
+    // so that a repeated load copies nothing.
+    if let Some(ledger) = plan.ledger {
+        replies.push(wh.batch(&plan.requests[ledger.request]).await?);
+        (report.table, report.rows_before) = prepared(wh, &replies, &plan, &result).await?;
         report.rows_in_table = report.rows_before;
-        let ledger = done
-            .last()
-            .expect("append's first request ends with the ledger");
-        let earlier = wh.fetch(&ledger.id).await?;
+        let earlier = wh.fetch(&result(&replies, ledger)?.id).await?;
         if let Some(when) = earlier.rows.first().and_then(|r| r.first()) {
             report.skipped = Some(format!("{when} UTC"));
             return Ok(report);
         }
     }
-    let copying = before_swap.last().expect("a request COPYs");
-    let copy_at = copying
-        .iter()
-        .position(|s| s.starts_with("COPY "))
-        .expect("the request COPYs");
-    let done = copy_to_stage(wh, copying).await?;
-    if cfg.load.mode != LoadMode::Append {
-        (report.table, report.rows_before) = prepared(wh, &done, count_at).await?;
+    // The COPY into the staging table (with the table's creation, but in
+    // append mode), and upsert's checks of the staged rows.
+    replies.push(copy_to_stage(wh, &plan.requests[plan.copy.request]).await?);
+    if plan.ledger.is_none() {
+        (report.table, report.rows_before) = prepared(wh, &replies, &plan, &result).await?;
     }
-    report.loaded = done[copy_at].result_rows;
+    let copied = result(&replies, plan.copy)?;
+    report.loaded = copied.result_rows;
     if cfg.load.max_errors > 0 {
-        report.rejected = load_errors(wh, done[copy_at].query_id).await?;
+        report.rejected = load_errors(wh, copied.query_id).await?;
     }
 
     // Checks on the staged rows, before the target is touched.
-    if let Err(e) = check_staged(cfg, wh, &done[copy_at + 1..], report.loaded).await {
+    let checks = match plan.key_checks {
+        Some((nulls, dups)) => Some((result(&replies, nulls)?, result(&replies, dups)?)),
+        None => None,
+    };
+    if let Err(e) = check_staged(cfg, wh, checks, report.loaded).await {
         let stage = staging_table(&cfg.table.name);
         if let Err(drop) = wh.execute(&format!("DROP TABLE IF EXISTS {stage}")).await {
             tracing::warn!("could not drop the staging table {stage}: {drop}");
@@ -156,19 +168,17 @@ pub async fn run(
         return Err(e);
     }
 
-    // Request 2: one transaction moves the rows in, counts them, and reads
+    // The swap: one transaction moves the rows in, counts them, and reads
     // the first rows to show (a query of its own would cost a round trip).
-    let swapped = wh.batch(swap).await?;
-    if cfg.load.mode == LoadMode::Upsert {
-        report.updated = swapped[0].result_rows;
+    replies.push(wh.batch(&plan.requests[plan.count_after.request]).await?);
+    if let Some(replaced) = plan.replaced {
+        report.updated = result(&replies, replaced)?.result_rows;
     }
-    let [.., counted, preview] = &swapped[..] else {
-        unreachable!("the swap ends with the count and the preview")
-    };
-    report.rows_in_table = scalar(wh, counted).await?;
+    report.rows_in_table = scalar(wh, &result(&replies, plan.count_after)?).await?;
     verify(cfg, &report)?;
     // The load is done and verified: failing to fetch the rows to show
     // must not make it look failed (an empty preview; the CLI asks again).
+    let preview = result(&replies, plan.preview)?;
     match wh.fetch(&preview.id).await {
         Ok(rows) => report.preview = rows,
         Err(e) => tracing::warn!("could not fetch the first rows of the table: {e}"),
@@ -176,13 +186,21 @@ pub async fn run(
     Ok(report)
 }
 
-/// Whether the table was there before the first batch, and its rows then:
-/// the first statement's result and the row count at `count_at`, fetched
-/// side by side.
-async fn prepared(wh: &Warehouse, done: &[Finished], count_at: usize) -> Result<(Action, i64)> {
+/// Whether the table was there before the first request, and its rows
+/// then, fetched side by side.
+async fn prepared(
+    wh: &Warehouse,
+    replies: &[Vec<Finished>],
+    plan: &LoadPlan,
+    result: &impl Fn(&[Vec<Finished>], At) -> Result<Finished>,
+) -> Result<(Action, i64)> {
+    let (exists, count) = (
+        result(replies, plan.table_exists)?,
+        result(replies, plan.count_before)?,
+    );
     // Both awaited, and the first one's error reported if both fail, so
     // that the message does not depend on which reply came back first.
-    let (existed, rows) = tokio::join!(scalar(wh, &done[0]), scalar(wh, &done[count_at]));
+    let (existed, rows) = tokio::join!(scalar(wh, &exists), scalar(wh, &count));
     let (existed, rows) = (existed?, rows?);
     let action = if existed > 0 {
         Action::Reuse
@@ -233,7 +251,7 @@ async fn copy_to_stage(wh: &Warehouse, sqls: &[String]) -> Result<Vec<Finished>>
 async fn check_staged(
     cfg: &Config,
     wh: &Warehouse,
-    checks: &[Finished],
+    checks: Option<(Finished, Finished)>,
     loaded: i64,
 ) -> Result<()> {
     if loaded == 0 {
@@ -256,10 +274,10 @@ async fn check_staged(
             ),
         ));
     }
-    if let [nulls, dups] = checks {
+    if let Some((nulls, dups)) = checks {
         let key: Vec<String> = cfg.load.key.iter().map(ToString::to_string).collect();
         let key = key.join(", ");
-        let (null_rows, dups) = tokio::join!(scalar(wh, nulls), wh.fetch(&dups.id));
+        let (null_rows, dups) = tokio::join!(scalar(wh, &nulls), wh.fetch(&dups.id));
         let (null_rows, dups) = (null_rows?, dups?);
         if null_rows > 0 {
             return Err(verification(
@@ -274,10 +292,11 @@ async fn check_staged(
             let shown: Vec<String> = dups
                 .rows
                 .iter()
-                .map(|r| {
-                    let (n, k) = r.split_last().expect("the query has a count column");
+                .filter_map(|r| {
+                    // The query's last column is the count.
+                    let (n, k) = r.split_last()?;
                     let k: Vec<String> = k.iter().map(ToString::to_string).collect();
-                    format!("({}) ×{n}", k.join(", "))
+                    Some(format!("({}) ×{n}", k.join(", ")))
                 })
                 .collect();
             return Err(verification(

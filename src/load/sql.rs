@@ -326,6 +326,131 @@ pub fn swap_sql(cfg: &Config, entry: &LedgerEntry) -> Result<Vec<String>, String
     Ok(out)
 }
 
+/// Where a statement's result is in a load's replies: its request (one
+/// `BatchExecuteStatement`) and its place in that request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    /// The request, from 0.
+    pub request: usize,
+    /// The statement in it, from 0.
+    pub index: usize,
+}
+
+/// The statements `load` runs, grouped as it sends them (each request is
+/// one `BatchExecuteStatement`, one round trip and one transaction), with
+/// the place of every statement whose result the load reads. `load` runs
+/// exactly these and finds each result by its place here, not by its
+/// text; `plan` shows the same requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// The requests, in order.
+    pub requests: Vec<Vec<String>>,
+    /// `1` when the table existed before the load.
+    pub table_exists: At,
+    /// The table's rows before the load.
+    pub count_before: At,
+    /// Append: the time these objects were appended before, if they were
+    /// (the last statement of the first request, which then stands alone).
+    pub ledger: Option<At>,
+    /// The `COPY` into the staging table.
+    pub copy: At,
+    /// Upsert: the staged rows with a NULL key, and the keys held twice.
+    pub key_checks: Option<(At, At)>,
+    /// Upsert: the `DELETE` of the rows the new ones replace.
+    pub replaced: Option<At>,
+    /// The table's rows after the swap.
+    pub count_after: At,
+    /// The first rows of the table, to show.
+    pub preview: At,
+}
+
+impl LoadPlan {
+    /// Appends `sql` to the last request; returns its place.
+    fn push(&mut self, sql: String) -> At {
+        let request = self.requests.len() - 1;
+        let last = &mut self.requests[request];
+        last.push(sql);
+        At {
+            request,
+            index: last.len() - 1,
+        }
+    }
+
+    /// Appends every statement of `sqls` to the last request; returns the
+    /// place of the one at `wanted` in `sqls`.
+    fn extend(&mut self, sqls: Vec<String>, wanted: usize) -> At {
+        let mut at = None;
+        for (i, sql) in sqls.into_iter().enumerate() {
+            let here = self.push(sql);
+            if i == wanted {
+                at = Some(here);
+            }
+        }
+        at.unwrap_or(At {
+            request: self.requests.len() - 1,
+            index: 0,
+        })
+    }
+}
+
+/// The load's plan (see [`LoadPlan`]). `fingerprint` is the source's, when
+/// it could be listed.
+pub fn load_plan(
+    cfg: &Config,
+    region: &str,
+    role_arn: &str,
+    fingerprint: Option<&str>,
+) -> Result<LoadPlan, String> {
+    let fingerprint = fingerprint.unwrap_or("(fingerprint of the objects)");
+    let unplaced = At {
+        request: 0,
+        index: 0,
+    };
+    let mut plan = LoadPlan {
+        requests: vec![Vec::new()],
+        table_exists: unplaced,
+        count_before: unplaced,
+        ledger: None,
+        copy: unplaced,
+        key_checks: None,
+        replaced: None,
+        count_after: unplaced,
+        preview: unplaced,
+    };
+    let table = &cfg.table;
+    plan.table_exists = plan.push(table_exists_sql(&table.name)?);
+    if let Some(schema) = create_schema_sql(table) {
+        plan.push(schema);
+    }
+    plan.push(create_table_sql(table));
+    plan.push(create_ledger_sql(&table.name.schema));
+    plan.count_before = plan.push(count_sql(&table.name));
+    if cfg.load.mode == LoadMode::Append {
+        plan.ledger = Some(plan.push(appended_sql(cfg, fingerprint)?));
+        plan.requests.push(Vec::new());
+    }
+    // stage_sql: drop, create, COPY.
+    plan.copy = plan.extend(stage_sql(cfg, region, role_arn)?, 2);
+    if cfg.load.mode == LoadMode::Upsert
+        && let [nulls, dups] =
+            <[String; 2]>::try_from(upsert_checks_sql(cfg)).map_err(|_| "two key checks")?
+    {
+        plan.key_checks = Some((plan.push(nulls), plan.push(dups)));
+    }
+    plan.requests.push(Vec::new());
+    let entry = LedgerEntry {
+        source: cfg.s3.source.to_string(),
+        fingerprint: fingerprint.into(),
+    };
+    let swap = swap_sql(cfg, &entry)?;
+    let upsert = cfg.load.mode == LoadMode::Upsert;
+    let first = plan.extend(swap, 0);
+    plan.replaced = upsert.then_some(first);
+    plan.count_after = plan.push(count_sql(&cfg.table.name));
+    plan.preview = plan.push(preview_sql(cfg, PREVIEW_ROWS));
+    Ok(plan)
+}
+
 /// The statements `load` runs, in order, grouped as it sends them: each
 /// inner list is one `BatchExecuteStatement`, one request and one
 /// transaction. `load` runs exactly these, and `plan` shows them.
@@ -336,25 +461,5 @@ pub fn statements(
     role_arn: &str,
     fingerprint: Option<&str>,
 ) -> Result<Vec<Vec<String>>, String> {
-    let fingerprint = fingerprint.unwrap_or("(fingerprint of the objects)");
-    let mut first = prepare_sql(cfg)?;
-    let mut batches = Vec::new();
-    if cfg.load.mode == LoadMode::Append {
-        first.push(appended_sql(cfg, fingerprint)?);
-        batches.push(std::mem::take(&mut first));
-    }
-    first.extend(stage_sql(cfg, region, role_arn)?);
-    if cfg.load.mode == LoadMode::Upsert {
-        first.extend(upsert_checks_sql(cfg));
-    }
-    batches.push(first);
-    let entry = LedgerEntry {
-        source: cfg.s3.source.to_string(),
-        fingerprint: fingerprint.into(),
-    };
-    let mut swap = swap_sql(cfg, &entry)?;
-    swap.push(count_sql(&cfg.table.name));
-    swap.push(preview_sql(cfg, PREVIEW_ROWS));
-    batches.push(swap);
-    Ok(batches)
+    Ok(load_plan(cfg, region, role_arn, fingerprint)?.requests)
 }
