@@ -460,7 +460,7 @@ async fn find_splits(cfg: &Config, file: &Path, len: u64, parts: u32) -> std::io
         split_points(BufReader::new(f), len, parts, header_lines, quote)
     })
     .await
-    .expect("the split task does not panic")
+    .map_err(|e| std::io::Error::other(format!("finding the record boundaries failed: {e}")))?
 }
 
 /// Writes the manifest listing `parts` (each mandatory, so a missing part
