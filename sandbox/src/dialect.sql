@@ -477,3 +477,12 @@ LANGUAGE sql IMMUTABLE AS $$
 CREATE OR REPLACE AGGREGATE sandbox_sys.percentile_cont_w(double precision, double precision) (
   SFUNC = sandbox_sys.pct_state, STYPE = double precision[],
   FINALFUNC = sandbox_sys.pct_final, INITCOND = '{}');
+
+-- The last COPY of this session (SQL reference, PG_LAST_COPY_COUNT and
+-- PG_LAST_COPY_ID): 0 rows and id -1 when there was none.
+CREATE OR REPLACE FUNCTION sandbox_sys.pg_last_copy_count() RETURNS bigint
+LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(NULLIF(current_setting('sandbox.last_copy_count', true), ''), '0')::bigint $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.pg_last_copy_id() RETURNS integer
+LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(NULLIF(current_setting('sandbox.last_copy_id', true), ''), '-1')::integer $$;

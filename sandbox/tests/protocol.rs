@@ -840,6 +840,44 @@ async fn copy_loads_csv_and_reports_the_count() {
     assert_eq!(count(&s, &f.cluster).await, 3);
 }
 
+#[tokio::test]
+async fn the_sessions_last_copy_is_counted() {
+    let s = stack().await;
+    let f = copy_fixture(&s, true).await;
+    put(&s, &f.bucket, "in/items.csv", ITEMS.into()).await;
+    // A batch is one session: the COPY's count and id are seen after it.
+    let out = s
+        .data
+        .batch_execute_statement()
+        .cluster_identifier(&f.cluster)
+        .database("dev")
+        .db_user("awsuser")
+        .sqls(format!(
+            "COPY items FROM 's3://{}/in/items.csv' IAM_ROLE '{}' CSV IGNOREHEADER 1",
+            f.bucket, f.role
+        ))
+        .sqls("SELECT PG_LAST_COPY_COUNT(), PG_LAST_COPY_ID() > 0")
+        .send()
+        .await
+        .unwrap();
+    let d = wait(&s, out.id().unwrap()).await;
+    assert_eq!(d.status(), Some(&StatusString::Finished), "{:?}", d.error());
+    let copy_query = d.sub_statements()[0].redshift_query_id();
+    let r = s
+        .data
+        .get_statement_result()
+        .id(d.sub_statements()[1].id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.records()[0][0], Field::LongValue(3));
+    assert_eq!(
+        r.records()[0][1],
+        Field::BooleanValue(true),
+        "copy query {copy_query}"
+    );
+}
+
 /// The loader re-writes every row for PostgreSQL and quotes a value only
 /// when it must: each value that could be misread unquoted (an empty
 /// string, a quote, the delimiter, a line break, a lone `\.`, which is

@@ -75,6 +75,21 @@ pub struct CopyContext<'a> {
     pub cancelled: &'a AtomicBool,
 }
 
+/// Records this session's last COPY, for `PG_LAST_COPY_ID()` and
+/// `PG_LAST_COPY_COUNT()` (session settings: a session's next statements
+/// see them, as on Redshift).
+async fn set_last_copy(client: &Client, query_id: i64, rows: i64) -> Result<(), String> {
+    client
+        .execute(
+            "SELECT set_config('sandbox.last_copy_id', $1, false), \
+             set_config('sandbox.last_copy_count', $2, false)",
+            &[&query_id.to_string(), &rows.to_string()],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::pg::pg_message(&e))
+}
+
 /// Runs the COPY; returns the number of rows loaded.
 ///
 /// Every check (the statement, the table, IAM, the bucket's region, the
@@ -95,6 +110,10 @@ pub async fn run(
     let columns = target_columns(client, &qualified, &spec).await?;
     let access = assume_role(ctx, "COPY", spec.iam_role.clone()).await?;
     let objects = objects_to_load(ctx.aws, &access, &spec).await?;
+    // The load begins: PG_LAST_COPY_ID is this COPY's, and
+    // PG_LAST_COPY_COUNT 0 until it has loaded (as the reference says of a
+    // COPY that fails while loading).
+    set_last_copy(client, query_id, 0).await?;
     let mut sink = start_copy_in(client, &qualified, &columns).await?;
     let mut loader = Loader {
         spec: &spec,
@@ -116,6 +135,7 @@ pub async fn run(
         }
     }
     let loaded = finish_load(ctx, sink, loader, query_id, &qualified).await?;
+    set_last_copy(client, query_id, loaded).await?;
     if let Err(e) = record_commits(client, query_id, &spec.table, &commits).await {
         tracing::warn!("could not record stl_load_commits: {e}");
     }
