@@ -39,6 +39,16 @@ impl Target {
             Target::Cluster(n) => ("c", n),
             Target::Workgroup(n) => ("w", n),
         };
+        // `-` becomes `_`, and `__` ends the prefix. A cluster identifier
+        // has no `--`, so that is one to one; a workgroup name may (`ab--c`
+        // would meet `ab` with a database `c__…`), and such a name is
+        // written as a hash behind a `$`, which no other prefix holds.
+        if name.contains("--") {
+            let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+            });
+            return format!("rs_{kind}_${hash:016x}__");
+        }
         format!(
             "rs_{kind}_{}__",
             name.to_ascii_lowercase().replace('-', "_")
@@ -163,9 +173,16 @@ impl Pg {
     }
 
     /// An administrative connection to `dbname`. Never for a request's SQL.
+    ///
+    /// Its search path is `pg_catalog, pg_temp`, set in the startup packet,
+    /// which outranks the database's own setting: a cluster's role owns its
+    /// database and `public` there, and could otherwise define a `now()` or
+    /// a `to_regclass()` that this superuser connection would call.
     pub async fn admin(&self, dbname: &str) -> Result<Client, tokio_postgres::Error> {
         let mut config = self.base.clone();
-        config.dbname(dbname);
+        config
+            .dbname(dbname)
+            .options("-c search_path=pg_catalog,pg_temp");
         open(&config).await
     }
 

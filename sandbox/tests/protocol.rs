@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
-use common::{Stack, admin_password, cluster, ok, raw, run, stack, unique, wait};
+use common::{
+    CopyFixture, Stack, admin_password, cluster, copy_fixture, ok, put, raw, run, stack, unique,
+    wait,
+};
 
 #[tokio::test]
 async fn a_statement_goes_through_its_life_cycle() {
@@ -741,64 +744,6 @@ async fn two_hundred_statements_from_several_clients_all_finish_with_their_own_r
 }
 
 // ---- COPY ----
-
-struct CopyFixture {
-    cluster: String,
-    role: String,
-    bucket: String,
-}
-
-/// A bucket, a role with a read policy on it, and a cluster holding the role.
-async fn copy_fixture(s: &Stack, attach: bool) -> CopyFixture {
-    let bucket = unique("sbx-data");
-    s.s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let role_name = unique("sbx-role");
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"redshift.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let role = s
-        .iam
-        .create_role()
-        .role_name(&role_name)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap()
-        .arn;
-    let policy = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
-    );
-    s.iam
-        .put_role_policy()
-        .role_name(&role_name)
-        .policy_name("read")
-        .policy_document(policy)
-        .send()
-        .await
-        .unwrap();
-    let cluster = cluster(s, attach.then_some(role.as_str())).await;
-    ok(
-        s,
-        &cluster,
-        "CREATE TABLE items (id int NOT NULL, name varchar(20), price numeric(8,2), added date)",
-    )
-    .await;
-    CopyFixture {
-        cluster,
-        role,
-        bucket,
-    }
-}
-
-async fn put(s: &Stack, bucket: &str, key: &str, body: Vec<u8>) {
-    s.s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .unwrap();
-}
 
 async fn count(s: &Stack, cluster: &str) -> i64 {
     let d = ok(s, cluster, "SELECT COUNT(*) FROM items").await;

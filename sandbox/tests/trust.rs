@@ -417,3 +417,82 @@ print(data.get_statement_result(Id=sid)["Records"][0][0]["longValue"])
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
 }
+
+#[tokio::test]
+async fn functions_a_user_defines_are_never_called_by_the_sandboxs_own_connections() {
+    // The role owns `public` in its database, where the sandbox's
+    // administrative connection writes rejected rows. Functions that shadow
+    // the built-ins it calls, and would make the role a superuser if the
+    // superuser called them, must never be called by it.
+    let s = stack().await;
+    let f = common::copy_fixture(&s, true).await;
+    let c = &f.cluster;
+    // Each behaves as the built-in, unless a superuser calls it: then it
+    // makes the cluster's role (named as its database) a superuser.
+    for (name, args, ret, call) in [
+        ("now", "", "timestamptz", "pg_catalog.now()"),
+        (
+            "pg_backend_pid",
+            "",
+            "integer",
+            "pg_catalog.pg_backend_pid()",
+        ),
+        (
+            "to_regclass",
+            "t text",
+            "regclass",
+            "pg_catalog.to_regclass(t)",
+        ),
+    ] {
+        ok(
+            &s,
+            c,
+            &format!(
+                "CREATE FUNCTION public.{name}({args}) RETURNS {ret} LANGUAGE plpgsql AS $$ BEGIN \
+                 IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_role) THEN \
+                 EXECUTE pg_catalog.format('ALTER ROLE %I SUPERUSER', pg_catalog.current_database()); \
+                 END IF; RETURN {call}; END $$"
+            ),
+        )
+        .await;
+    }
+    // A COPY that rejects a row: the sandbox records it on its own
+    // connection in this database.
+    common::put(
+        &s,
+        &f.bucket,
+        "in/bad.csv",
+        b"id,name,price,added\nnot-a-number,x,1,2024-01-01\n2,y,1,2024-01-02\n".to_vec(),
+    )
+    .await;
+    let d = run(
+        &s,
+        c,
+        &format!(
+            "COPY items FROM 's3://{}/in/bad.csv' IAM_ROLE '{}' CSV IGNOREHEADER 1 MAXERROR 5",
+            f.bucket, f.role
+        ),
+    )
+    .await;
+    assert_eq!(d.status(), Some(&StatusString::Finished), "{:?}", d.error());
+    let errors = ok(&s, c, "SELECT COUNT(*) FROM stl_load_errors").await;
+    assert_eq!(errors.result_rows(), 1);
+    let su = ok(
+        &s,
+        c,
+        "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_role::text",
+    )
+    .await;
+    let r = s
+        .data
+        .get_statement_result()
+        .id(su.id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.records()[0][0],
+        aws_sdk_redshiftdata::types::Field::BooleanValue(false),
+        "the role stayed an ordinary one"
+    );
+}

@@ -52,24 +52,28 @@ pub(super) async fn record_errors(
     };
     let table_id: i64 = client
         .query_one(
-            "SELECT COALESCE(to_regclass($1)::oid::bigint, 0)",
+            // The admin connection's path is pg_catalog alone (see
+            // `Pg::admin`): an unqualified name is the user's public one.
+            "SELECT COALESCE(pg_catalog.to_regclass($1), \
+             pg_catalog.to_regclass('public.' || $1))::oid::bigint",
             &[&qualified],
         )
         .await
-        .map(|r| r.get(0))
+        .ok()
+        .and_then(|r| r.try_get::<_, Option<i64>>(0).ok().flatten())
         .unwrap_or(0);
     for e in errors {
         let r1 = client
             .execute(
                 "INSERT INTO sandbox_sys.stl_load_errors (userid, slice, tbl, starttime, session, query, filename, line_number, colname, type, col_length, position, raw_line, raw_field_value, err_code, err_reason, is_partial, start_offset) \
-                 VALUES (100, 0, $1::bigint::int, now(), pg_backend_pid(), $2::bigint::int, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0)",
+                 VALUES (100, 0, $1::bigint::int, pg_catalog.now(), pg_catalog.pg_backend_pid(), $2::bigint::int, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0)",
                 &[&table_id, &query_id, &e.file, &e.line, &e.column, &e.pg_type, &e.length, &e.position, &e.raw_line, &e.raw_value, &e.code, &e.reason],
             )
             .await;
         let r2 = client
             .execute(
                 "INSERT INTO sandbox_sys.sys_load_error_detail (user_id, query_id, transaction_id, session_id, database_name, table_id, start_time, file_name, line_number, column_name, column_type, column_length, position, error_code, error_message) \
-                 VALUES (100, $1, 0, pg_backend_pid(), $2, $3::bigint::int, now(), $4, $5, $6, $7, $8, $9, $10, $11)",
+                 VALUES (100, $1, 0, pg_catalog.pg_backend_pid(), $2, $3::bigint::int, pg_catalog.now(), $4, $5, $6, $7, $8, $9, $10, $11)",
                 &[&query_id, &ctx.database, &table_id, &e.file, &e.line, &e.column, &e.pg_type, &e.length, &e.position, &e.code, &e.reason],
             )
             .await;

@@ -181,3 +181,66 @@ pub async fn raw_with(
     let status = out[9..12].parse().unwrap();
     (status, out)
 }
+
+/// What a COPY test needs.
+pub struct CopyFixture {
+    /// The cluster, with an `items` table.
+    pub cluster: String,
+    /// The role's ARN.
+    pub role: String,
+    /// The bucket the role may read.
+    pub bucket: String,
+}
+
+/// A bucket, a role with a read policy on it, and a cluster holding the role.
+pub async fn copy_fixture(s: &Stack, attach: bool) -> CopyFixture {
+    let bucket = unique("sbx-data");
+    s.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let role_name = unique("sbx-role");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"redshift.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = s
+        .iam
+        .create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
+    );
+    s.iam
+        .put_role_policy()
+        .role_name(&role_name)
+        .policy_name("read")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+    let cluster = cluster(s, attach.then_some(role.as_str())).await;
+    ok(
+        s,
+        &cluster,
+        "CREATE TABLE items (id int NOT NULL, name varchar(20), price numeric(8,2), added date)",
+    )
+    .await;
+    CopyFixture {
+        cluster,
+        role,
+        bucket,
+    }
+}
+
+/// Puts `body` at `s3://bucket/key`.
+pub async fn put(s: &Stack, bucket: &str, key: &str, body: Vec<u8>) {
+    s.s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+}
