@@ -503,13 +503,13 @@ async fn interrupted(
     }
     // A stage stopped mid-upload: its open multipart uploads are aborted,
     // so that no half-uploaded part is stored (and billed) in S3.
-    if !doing.uploads.is_empty() {
-        let open = doing.uploads.len();
-        s3_to_redshift::stage::abort_open_uploads(&pipeline.clients.s3, &pipeline.activity).await;
+    if !doing.uploads.is_empty() || doing.staging.is_some() {
+        let aborted =
+            s3_to_redshift::stage::abort_open_uploads(&pipeline.clients.s3, &pipeline.activity)
+                .await;
         let left = pipeline.activity.now().uploads.len();
         eprintln!(
-            "Aborted {} of {open} open multipart upload(s) of the staged parts.",
-            open - left
+            "Aborted {aborted} open multipart upload(s) of the staged parts ({left} could not be)."
         );
     }
     let state = match command {

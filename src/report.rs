@@ -228,6 +228,9 @@ pub struct Doing {
     /// open upload's parts are stored, and billed, until it is completed or
     /// aborted.
     pub uploads: Vec<OpenUpload>,
+    /// The bucket and key prefix a stage under way writes its parts to: an
+    /// upload created while the run was stopped is found there.
+    pub staging: Option<(String, String)>,
 }
 
 /// An S3 multipart upload that was created and not yet completed or aborted.
@@ -258,6 +261,11 @@ impl Activity {
     /// Records the statement now waited on, or that none is.
     pub fn statement(&self, statement: Option<(&str, &str)>) {
         self.with(|d| d.statement = statement.map(|(id, sql)| (id.to_string(), sql.to_string())));
+    }
+
+    /// Records the bucket and prefix a stage writes under, or that none is.
+    pub fn staging(&self, at: Option<(&str, &str)>) {
+        self.with(|d| d.staging = at.map(|(b, p)| (b.to_string(), p.to_string())));
     }
 
     /// Records a multipart upload just created.

@@ -299,6 +299,7 @@ pub async fn upload(
         ));
     }
     let folder = stage_folder(cfg, file, &file_digest(&meta))?;
+    activity.staging(Some((&folder.bucket, &folder.key)));
     let slices = slices(&cfg.target);
     let parts = part_count(meta.len(), slices);
     observer.progress("finding record boundaries", 0, 1);
@@ -366,10 +367,12 @@ pub async fn upload(
             // The other parts are stopped (gather aborted them); what they
             // had opened is aborted too, so nothing is left to be billed.
             abort_open_uploads(s3, activity).await;
+            activity.staging(None);
             return Err(e);
         }
     };
     let manifest = write_manifest(s3, &folder, &uploaded).await?;
+    activity.staging(None);
     observer.wait_over();
     Ok(StageReport {
         slices,
@@ -422,10 +425,39 @@ async fn gather(
     Ok((uploaded, uploaded_bytes))
 }
 
-/// Aborts every multipart upload `activity` holds as open: what a failed
-/// or interrupted stage started. Best effort, each within 10 seconds.
-pub async fn abort_open_uploads(s3: &aws_sdk_s3::Client, activity: &Activity) {
-    for u in activity.now().uploads {
+/// Aborts every multipart upload `activity` holds as open, and any other
+/// under the stage's prefix: what a failed or interrupted stage started
+/// (an upload whose creation was under way when its task was stopped is
+/// recorded nowhere, but S3 lists it). Best effort, each within 10 seconds.
+///
+/// Returns how many it aborted.
+pub async fn abort_open_uploads(s3: &aws_sdk_s3::Client, activity: &Activity) -> usize {
+    let doing = activity.now();
+    let mut open = doing.uploads;
+    if let Some((bucket, prefix)) = &doing.staging {
+        let listed = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send();
+        if let Ok(Ok(out)) = tokio::time::timeout(std::time::Duration::from_secs(10), listed).await
+        {
+            for u in out.uploads() {
+                let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
+                    continue;
+                };
+                if !open.iter().any(|o| o.upload_id == id) {
+                    open.push(OpenUpload {
+                        bucket: bucket.clone(),
+                        key: key.to_string(),
+                        upload_id: id.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let mut aborted = 0;
+    for u in open {
         let abort = s3
             .abort_multipart_upload()
             .bucket(&u.bucket)
@@ -433,7 +465,10 @@ pub async fn abort_open_uploads(s3: &aws_sdk_s3::Client, activity: &Activity) {
             .upload_id(&u.upload_id)
             .send();
         match tokio::time::timeout(std::time::Duration::from_secs(10), abort).await {
-            Ok(Ok(_)) => activity.upload_closed(&u.upload_id),
+            Ok(Ok(_)) => {
+                activity.upload_closed(&u.upload_id);
+                aborted += 1;
+            }
             Ok(Err(e)) => tracing::warn!(
                 "could not abort the upload of s3://{}/{}: {}",
                 u.bucket,
@@ -447,6 +482,7 @@ pub async fn abort_open_uploads(s3: &aws_sdk_s3::Client, activity: &Activity) {
             ),
         }
     }
+    aborted
 }
 
 /// The record boundaries of `file` for `parts` parts, found off the async

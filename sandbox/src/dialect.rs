@@ -252,7 +252,8 @@ fn escape_strings(tokens: &mut [Token]) {
                 .iter()
                 .any(|p| tokens[i - 1].text.eq_ignore_ascii_case(p));
         if !prefixed {
-            tokens[i].text.insert(0, 'E');
+            // With a space: `LIKE'a\_b'` must not become `LIKEE'…'`.
+            tokens[i].text.insert_str(0, " E");
         }
     }
 }

@@ -328,7 +328,22 @@ pub fn table_design(tokens: &[Token]) -> Option<TableDesign> {
     {
         k += 1;
     }
-    let name_end = (k..sig.len()).find(|&j| sig[j].text == "(" || sig[j].is_word("as"))?;
+    // The name: names and dots (`s.t`, `"S"."T"`), up to whatever follows
+    // it (`(`, `AS`, `DISTKEY(…)` in a CREATE TABLE … AS).
+    let mut name_end = k;
+    while sig.get(name_end).is_some_and(|t| {
+        let name = matches!(t.kind, Kind::Word | Kind::QuotedIdent);
+        if (name_end - k) % 2 == 0 {
+            name
+        } else {
+            t.text == "."
+        }
+    }) {
+        name_end += 1;
+    }
+    if name_end == k {
+        return None;
+    }
     let mut design = TableDesign {
         table: sig[k..name_end].iter().map(|t| t.text.as_str()).collect(),
         ..TableDesign::default()

@@ -377,8 +377,9 @@ impl LoadPlan {
     }
 
     /// Appends every statement of `sqls` to the last request; returns the
-    /// place of the one at `wanted` in `sqls`.
-    fn extend(&mut self, sqls: Vec<String>, wanted: usize) -> At {
+    /// place of the one at `wanted` in `sqls` (an error if there is none:
+    /// a builder that changed shape must not shift what the load reads).
+    fn extend(&mut self, sqls: Vec<String>, wanted: usize) -> Result<At, String> {
         let mut at = None;
         for (i, sql) in sqls.into_iter().enumerate() {
             let here = self.push(sql);
@@ -386,10 +387,7 @@ impl LoadPlan {
                 at = Some(here);
             }
         }
-        at.unwrap_or(At {
-            request: self.requests.len() - 1,
-            index: 0,
-        })
+        at.ok_or_else(|| format!("the load plan has no statement {wanted} where it expects one"))
     }
 }
 
@@ -430,7 +428,7 @@ pub fn load_plan(
         plan.requests.push(Vec::new());
     }
     // stage_sql: drop, create, COPY.
-    plan.copy = plan.extend(stage_sql(cfg, region, role_arn)?, 2);
+    plan.copy = plan.extend(stage_sql(cfg, region, role_arn)?, 2)?;
     if cfg.load.mode == LoadMode::Upsert
         && let [nulls, dups] =
             <[String; 2]>::try_from(upsert_checks_sql(cfg)).map_err(|_| "two key checks")?
@@ -444,7 +442,7 @@ pub fn load_plan(
     };
     let swap = swap_sql(cfg, &entry)?;
     let upsert = cfg.load.mode == LoadMode::Upsert;
-    let first = plan.extend(swap, 0);
+    let first = plan.extend(swap, 0)?;
     plan.replaced = upsert.then_some(first);
     plan.count_after = plan.push(count_sql(&cfg.table.name));
     plan.preview = plan.push(preview_sql(cfg, PREVIEW_ROWS));

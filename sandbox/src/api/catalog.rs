@@ -61,7 +61,7 @@ pub(super) async fn catalog(
     };
     let (sql, params) = match what {
         Catalog::Schemas => (
-            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE :pattern AND nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('information_schema', 'sandbox_sys') ORDER BY 1",
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE :pattern AND left(nspname, 3) <> 'pg_' AND nspname NOT IN ('information_schema', 'sandbox_sys') ORDER BY 1",
             vec![("pattern".to_string(), like("SchemaPattern")?)],
         ),
         Catalog::Tables => (

@@ -398,7 +398,6 @@ impl Engine {
         if let Some(token) = &request.client_token {
             tokens.insert(token.clone(), (request.fingerprint(), id.clone()));
         }
-        drop(tokens);
         let subs = request
             .sqls
             .iter()
@@ -441,6 +440,9 @@ impl Engine {
                 cancelled: Arc::new(AtomicBool::new(false)),
             },
         );
+        // Only now may another request with the same token look: the
+        // statement it will be given is recorded.
+        drop(tokens);
         let engine = Arc::clone(self);
         tokio::spawn(Arc::clone(self).guarded(id.clone(), engine.run(id)));
         Ok(st)

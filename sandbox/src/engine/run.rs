@@ -119,6 +119,8 @@ impl Engine {
         }
         if cancelled.load(Ordering::SeqCst) {
             self.finish_all(id, Status::Aborted, None, started);
+            // A session's connection goes back to it, unused.
+            self.release_session(id, Some(client));
             return None;
         }
         self.update(id, |s| s.status = Status::Started);
@@ -127,13 +129,16 @@ impl Engine {
         let user = st.request.db_user.as_deref().unwrap_or("awsuser");
         let pid: i64 = client
             .query_one(
-                "SELECT pg_backend_pid(), set_config('sandbox.db_user', $1, false), \
-                 set_config('sandbox.database', $2, false)",
+                // pg_catalog's own: a user may define a `public.pg_backend_pid`.
+                "SELECT pg_catalog.pg_backend_pid(), \
+                 pg_catalog.set_config('sandbox.db_user', $1, false), \
+                 pg_catalog.set_config('sandbox.database', $2, false)",
                 &[&user, &st.request.database],
             )
             .await
-            .map(|r| r.get::<_, i32>(0).into())
-            .unwrap_or(0);
+            .ok()
+            .and_then(|r| r.try_get::<_, i32>(0).ok())
+            .map_or(0, i64::from);
         self.update(id, |s| s.pid = pid);
         Some(client)
     }
@@ -328,10 +333,16 @@ async fn execute_one(
             .execute(&stmt, &refs)
             .await
             .map_err(|e| pg_message(&e))?;
-        if let Some(d) = design {
-            record_design(client, &d)
-                .await
-                .map_err(|e| pg_message(&e))?;
+        // The table is made: a design that cannot be recorded is only
+        // missing from the catalogue views, not a failed statement.
+        if let Some(d) = design
+            && let Err(e) = record_design(client, &d).await
+        {
+            tracing::warn!(
+                "could not record the design of {}: {}",
+                d.table,
+                pg_message(&e)
+            );
         }
         return Ok((n as i64, None));
     }
@@ -420,7 +431,8 @@ async fn record_design(
     client
         .execute(
             "INSERT INTO sandbox_sys.table_design \
-             SELECT to_regclass($1)::oid, $2, $3, $4, $5, $6, $7 WHERE to_regclass($1) IS NOT NULL",
+             SELECT pg_catalog.to_regclass($1)::oid, $2, $3, $4, $5, $6, $7 \
+             WHERE pg_catalog.to_regclass($1) IS NOT NULL",
             &[
                 &d.table,
                 &d.diststyle,
@@ -455,8 +467,8 @@ async fn record_history(client: &Client, st: &Statement) -> Result<(), tokio_pos
             .execute(
                 "INSERT INTO sandbox_sys.sys_query_history (query_id, user_name, query_text, \
                  status, start_time, end_time, elapsed_time, returned_rows, error_message) \
-                 VALUES ($1, $2, $3, $4, to_timestamp($5) AT TIME ZONE 'UTC', \
-                 to_timestamp($6) AT TIME ZONE 'UTC', $7, $8, $9)",
+                 VALUES ($1, $2, $3, $4, pg_catalog.to_timestamp($5) AT TIME ZONE 'UTC', \
+                 pg_catalog.to_timestamp($6) AT TIME ZONE 'UTC', $7, $8, $9)",
                 &[
                     &sub.query_id,
                     &user,

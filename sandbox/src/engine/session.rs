@@ -213,6 +213,9 @@ impl Engine {
         info.expires_at = (t + f64::from(info.keep_alive)).min(info.created_at + MAX_SESSION_SECS);
         match conn.filter(|c| !c.is_closed()) {
             Some(c) if info.keep_alive > 0 && !info.closed => s.conn = Some(c),
+            // The statement never took the session's connection (it was
+            // cancelled while it waited): the session goes on as it was.
+            None if s.conn.as_ref().is_some_and(|c| !c.is_closed()) => {}
             _ => {
                 info.closed = true;
                 s.conn = None;
