@@ -65,7 +65,8 @@ build = Path("book/build")
 pages = ["index.html"] + [m.replace(".md", ".html") for m in
          re.findall(r"\]\(([^)]+\.md)\)", Path("book/src/SUMMARY.md").read_text())]
 problems, hidden_total = [], 0
-for page in pages:
+def load(page):
+    """The check page's result for `page`, or None if it did not finish."""
     out = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -73,7 +74,13 @@ for page in pages:
          "--dump-dom", f"http://127.0.0.1:{port}/.check.html?page={page}"],
         capture_output=True, text=True, timeout=120).stdout
     m = re.search(r'<pre id="result">(.*?)</pre>', out, re.S)
-    if not m or m.group(1) == "pending":
+    return m if m and m.group(1) != "pending" else None
+
+for page in pages:
+    # A busy machine can starve a headless load once (seen in CI while two
+    # builds ran); a page that does not load twice is broken.
+    m = load(page) or load(page)
+    if not m:
         problems.append(f"{page}: did not load"); continue
     r = json.loads(unescape(m.group(1)))
     if not r["title"] or r["text"] < 200:
