@@ -486,3 +486,21 @@ LANGUAGE sql STABLE AS $$
 CREATE OR REPLACE FUNCTION sandbox_sys.pg_last_copy_id() RETURNS integer
 LANGUAGE sql STABLE AS $$
   SELECT COALESCE(NULLIF(current_setting('sandbox.last_copy_id', true), ''), '-1')::integer $$;
+
+-- FUNC_SHA1 / SHA1: SHA-1 as 40 hex digits, with pgcrypto's digest() when
+-- the server has the extension (Debian's and most packages do). Without
+-- it, the function says what it needs.
+DO $$ BEGIN
+  CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA sandbox_sys;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'pgcrypto is not installed: FUNC_SHA1 will say so';
+END $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.func_sha1(s text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+BEGIN
+  RETURN encode(sandbox_sys.digest(convert_to(s, 'UTF8'), 'sha1'), 'hex');
+EXCEPTION WHEN undefined_function THEN
+  RAISE EXCEPTION 'FUNC_SHA1 needs the pgcrypto extension on the sandbox''s PostgreSQL server (package postgresql-contrib on some systems)';
+END $$;
+CREATE OR REPLACE FUNCTION sandbox_sys.sha1(s text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT sandbox_sys.func_sha1(s) $$;
