@@ -409,14 +409,17 @@ CREATE OR REPLACE FUNCTION sandbox_sys.fnv_hash(n bigint, seed bigint DEFAULT -3
   RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$
   SELECT sandbox_sys.fnv_bytes(sandbox_sys.le_bytes(n, 8), seed) $$;
 
+-- A session setting the engine sets (`sandbox.…`), or `fallback` when it
+-- has not.
+CREATE OR REPLACE FUNCTION sandbox_sys.setting_or(name text, fallback text) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT COALESCE(NULLIF(current_setting(name, true), ''), fallback) $$;
 -- Who and where (SQL reference, "System information functions"): the
 -- request's DbUser and Database, which the engine sets on each connection.
 CREATE OR REPLACE FUNCTION sandbox_sys.db_user() RETURNS name
-LANGUAGE sql STABLE AS $$
-  SELECT COALESCE(NULLIF(current_setting('sandbox.db_user', true), ''), 'awsuser')::name $$;
+LANGUAGE sql STABLE AS $$ SELECT sandbox_sys.setting_or('sandbox.db_user', 'awsuser')::name $$;
 CREATE OR REPLACE FUNCTION sandbox_sys.current_database() RETURNS name
-LANGUAGE sql STABLE AS $$
-  SELECT COALESCE(NULLIF(current_setting('sandbox.database', true), ''), 'dev')::name $$;
+LANGUAGE sql STABLE AS $$ SELECT sandbox_sys.setting_or('sandbox.database', 'dev')::name $$;
 CREATE OR REPLACE FUNCTION sandbox_sys.version() RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT 'PostgreSQL 8.0.2 on i686-pc-linux-gnu, compiled by GCC gcc (GCC) 3.4.2 20041017 '
@@ -481,11 +484,9 @@ CREATE OR REPLACE AGGREGATE sandbox_sys.percentile_cont_w(double precision, doub
 -- The last COPY of this session (SQL reference, PG_LAST_COPY_COUNT and
 -- PG_LAST_COPY_ID): 0 rows and id -1 when there was none.
 CREATE OR REPLACE FUNCTION sandbox_sys.pg_last_copy_count() RETURNS bigint
-LANGUAGE sql STABLE AS $$
-  SELECT COALESCE(NULLIF(current_setting('sandbox.last_copy_count', true), ''), '0')::bigint $$;
+LANGUAGE sql STABLE AS $$ SELECT sandbox_sys.setting_or('sandbox.last_copy_count', '0')::bigint $$;
 CREATE OR REPLACE FUNCTION sandbox_sys.pg_last_copy_id() RETURNS integer
-LANGUAGE sql STABLE AS $$
-  SELECT COALESCE(NULLIF(current_setting('sandbox.last_copy_id', true), ''), '-1')::integer $$;
+LANGUAGE sql STABLE AS $$ SELECT sandbox_sys.setting_or('sandbox.last_copy_id', '-1')::integer $$;
 
 -- FUNC_SHA1 / SHA1: SHA-1 as 40 hex digits, with pgcrypto's digest() when
 -- the server has the extension (Debian's and most packages do). Without

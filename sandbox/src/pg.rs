@@ -44,9 +44,7 @@ impl Target {
         // would meet `ab` with a database `c__…`), and such a name is
         // written as a hash behind a `$`, which no other prefix holds.
         if name.contains("--") {
-            let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-            });
+            let hash = fnv1a(name.bytes());
             return format!("rs_{kind}_${hash:016x}__");
         }
         format!(
@@ -65,9 +63,7 @@ impl Target {
             return name;
         }
         // PostgreSQL names stop at 63 bytes; keep them unique with a hash.
-        let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
+        let hash = fnv1a(name.bytes());
         let mut cut = 46;
         while !name.is_char_boundary(cut) {
             cut -= 1;
@@ -79,6 +75,15 @@ impl Target {
     pub fn database_of(&self, pg_name: &str) -> Option<String> {
         pg_name.strip_prefix(&self.prefix()).map(str::to_string)
     }
+}
+
+/// 64-bit FNV-1a of `bytes`: stable across Rust releases, unlike std's
+/// hasher, so that sandboxes built by different toolchains agree on the
+/// names made with it.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// `name` as a PostgreSQL identifier, quoted: the one way a name reaches
@@ -369,14 +374,11 @@ impl Pg {
         admin: &Client,
         ready: &mut HashSet<String>,
     ) -> Result<String, BoxError> {
-        // FNV-1a: stable across Rust releases, unlike std's hasher, so
-        // sandboxes built by different toolchains agree on the name.
-        let hash = [INIT_SQL, crate::dialect::INSTALL_SQL]
-            .iter()
-            .flat_map(|s| s.bytes())
-            .fold(0xcbf29ce484222325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-            });
+        let hash = fnv1a(
+            [INIT_SQL, crate::dialect::INSTALL_SQL]
+                .iter()
+                .flat_map(|s| s.bytes()),
+        );
         let name = format!("sandbox_template_{hash:016x}");
         if ready.contains(&name) {
             return Ok(name);

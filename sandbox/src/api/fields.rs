@@ -33,6 +33,13 @@ fn invalid(field: &str, value: &str, constraint: &str) -> ApiError {
     ))
 }
 
+/// The service's error for a required field that is absent.
+pub fn missing(field: &str) -> ApiError {
+    ApiError::validation(format!(
+        "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+    ))
+}
+
 fn wrong_type(field: &str, expected: &str) -> ApiError {
     ApiError::serialization(format!("{field} must be {expected}"))
 }
@@ -49,11 +56,7 @@ impl<'a> Fields<'a> {
 
     /// A string field that must be there.
     pub fn required(&self, field: &str) -> Result<&'a str, ApiError> {
-        self.string(field)?.ok_or_else(|| {
-            ApiError::validation(format!(
-                "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
-            ))
-        })
+        self.string(field)?.ok_or_else(|| missing(field))
     }
 
     /// A string of `min..=max` characters.

@@ -219,6 +219,15 @@ async fn answer(
     }
 }
 
+/// Names `target` in a reply, as the service does: `ClusterIdentifier` or
+/// `WorkgroupName`.
+fn put_target(v: &mut Value, target: &Target) {
+    match target {
+        Target::Cluster(c) => v["ClusterIdentifier"] = json!(c),
+        Target::Workgroup(w) => v["WorkgroupName"] = json!(w),
+    }
+}
+
 /// The target a request names: a cluster or a workgroup, not both.
 fn target_of(f: &Fields) -> Result<Option<Target>, ApiError> {
     match (f.cluster_identifier()?, f.workgroup_name()?) {
@@ -265,18 +274,12 @@ fn statement_request(f: &Fields, batch: bool) -> Result<Request, ApiError> {
             ));
         }
         (None, Some(_), None) => {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value null at 'Database' failed to satisfy constraint: Member must not be null",
-            ));
+            return Err(fields::missing("Database"));
         }
     };
     let sqls: Vec<String> = if batch {
         f.strings("Sqls", 1, 40)?
-            .ok_or_else(|| {
-                ApiError::validation(
-                    "1 validation error detected: Value null at 'Sqls' failed to satisfy constraint: Member must not be null",
-                )
-            })?
+            .ok_or_else(|| fields::missing("Sqls"))?
             .into_iter()
             .map(str::to_string)
             .collect()
@@ -375,10 +378,7 @@ async fn execute(engine: &Arc<Engine>, f: &Fields<'_>, batch: bool) -> Result<Va
         "CreatedAt": st.created_at,
         "Database": st.request.database,
     });
-    match &st.request.target {
-        Target::Cluster(c) => out["ClusterIdentifier"] = json!(c),
-        Target::Workgroup(w) => out["WorkgroupName"] = json!(w),
-    }
+    put_target(&mut out, &st.request.target);
     if let Some(u) = &st.request.db_user {
         out["DbUser"] = json!(u);
     }
@@ -428,10 +428,7 @@ fn statement_json(st: &Statement) -> Value {
         "RedshiftPid": st.pid,
         "IsBatchStatement": st.request.is_batch,
     });
-    match &st.request.target {
-        Target::Cluster(c) => v["ClusterIdentifier"] = json!(c),
-        Target::Workgroup(w) => v["WorkgroupName"] = json!(w),
-    }
+    put_target(&mut v, &st.request.target);
     if let Some(u) = &st.request.db_user {
         v["DbUser"] = json!(u);
     }
@@ -465,9 +462,7 @@ fn statement_json(st: &Statement) -> Value {
 
 /// A statement by id, after waiting for it if the request asked to.
 async fn statement(engine: &Engine, f: &Fields<'_>) -> Result<(String, Statement), ApiError> {
-    let id = f
-        .uuid("Id")?
-        .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'Id' failed to satisfy constraint: Member must not be null"))?;
+    let id = f.uuid("Id")?.ok_or_else(|| fields::missing("Id"))?;
     let st = match wait_time(f)? {
         Some(wait) => engine.wait_for(id, wait).await?,
         None => engine.get(id)?,
@@ -582,10 +577,7 @@ fn list_sessions(engine: &Engine, f: &Fields) -> Result<Value, ApiError> {
             "UpdatedAt": s.updated_at, "Database": s.database,
             "SessionAliveSeconds": s.keep_alive, "SessionTtl": s.expires_at,
         });
-        match &s.target {
-            Target::Cluster(c) => v["ClusterIdentifier"] = json!(c),
-            Target::Workgroup(w) => v["WorkgroupName"] = json!(w),
-        }
+        put_target(&mut v, &s.target);
         if let Some(u) = &s.db_user {
             v["DbUser"] = json!(u);
         }
@@ -597,9 +589,7 @@ fn list_sessions(engine: &Engine, f: &Fields) -> Result<Value, ApiError> {
 }
 
 async fn cancel(engine: &Engine, f: &Fields<'_>) -> Result<Value, ApiError> {
-    let id = f
-        .uuid("Id")?
-        .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'Id' failed to satisfy constraint: Member must not be null"))?;
+    let id = f.uuid("Id")?.ok_or_else(|| fields::missing("Id"))?;
     engine.cancel(id).await?;
     Ok(json!({"Status": true}))
 }
